@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from customers.models import Customer, HealthStatus, LifecycleStage
+from perly.api import MetadataField, StrictSerializerMixin
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def iso(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+class HealthSummarySerializer(serializers.Serializer):
+    score = serializers.FloatField(allow_null=True)
+    status = serializers.ChoiceField(choices=HealthStatus.choices)
+    computed_at = serializers.DateTimeField(allow_null=True)
+
+
+class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
+    id = serializers.CharField(read_only=True)
+    object = serializers.CharField(read_only=True, default="customer")
+    name = serializers.CharField(max_length=200, trim_whitespace=True)
+    email = serializers.EmailField(max_length=254, allow_null=True, required=False)
+    domain = serializers.CharField(max_length=253, allow_null=True, required=False)
+    external_id = serializers.CharField(max_length=255, allow_null=True, required=False)
+    plan = serializers.CharField(max_length=100, allow_null=True, required=False)
+    owner = serializers.EmailField(max_length=254, allow_null=True, required=False)
+    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, allow_null=True, required=False)
+    metadata = MetadataField(required=False)
+    health = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    @extend_schema_field(HealthSummarySerializer(allow_null=True))
+    def get_health(self, customer):
+        return health_summary(customer)
+
+    def validate_domain(self, value):
+        if value is None:
+            return value
+        value = value.strip().lower()
+        if not _DOMAIN_RE.match(value):
+            raise serializers.ValidationError("domain must be a hostname such as 'example.com'.")
+        return value
+
+    def validate_email(self, value):
+        return value.strip().lower() if value else value
+
+    def validate_owner(self, value):
+        return value.strip().lower() if value else value
+
+    def to_representation(self, customer: Customer) -> dict:
+        # Hand-written: this runs for every customer in every list and webhook payload.
+        return customer_representation(customer)
+
+
+def health_summary(customer: Customer) -> dict | None:
+    if customer.health_computed_at is None:
+        return None
+    return {
+        "score": customer.health_score,
+        "status": customer.health_status or HealthStatus.UNKNOWN,
+        "computed_at": iso(customer.health_computed_at),
+    }
+
+
+def customer_representation(customer: Customer) -> dict:
+    return {
+        "id": customer.id,
+        "object": "customer",
+        "name": customer.name,
+        "email": customer.email,
+        "domain": customer.domain,
+        "external_id": customer.external_id,
+        "plan": customer.plan,
+        "owner": customer.owner,
+        "lifecycle_stage": customer.lifecycle_stage,
+        "metadata": customer.metadata or {},
+        "health": health_summary(customer),
+        "created_at": iso(customer.created_at),
+        "updated_at": iso(customer.updated_at),
+    }

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status
+from rest_framework.response import Response
+
+from customers import services
+from customers.api.serializers import CustomerSerializer, customer_representation
+from customers.filtersets import CustomerFilterSet
+from customers.models import Customer
+from perly.api import WorkspaceScopedViewSet
+
+DeletedCustomer = inline_serializer(
+    "DeletedCustomer",
+    {"id": serializers.CharField(), "object": serializers.CharField(), "deleted": serializers.BooleanField()},
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List customers", description="Newest first. Filters combine with AND."),
+    create=extend_schema(summary="Create a customer", responses={201: CustomerSerializer}),
+    retrieve=extend_schema(summary="Retrieve a customer"),
+    partial_update=extend_schema(
+        summary="Update a customer",
+        description='Only the fields sent change. metadata merges: a key set to null or "" is removed.',
+    ),
+    destroy=extend_schema(
+        summary="Delete a customer and all of its data", responses={200: OpenApiResponse(DeletedCustomer)}
+    ),
+)
+class CustomerViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    WorkspaceScopedViewSet,
+):
+    queryset = Customer.objects.all()
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilterSet
+    scope_resource = "customers"
+    id_prefix = "cus"
+    resource_name = "customer"
+
+    def create(self, request, *args, **kwargs):
+        serializer = CustomerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_create(workspace_id=self.workspace_id, data=serializer.validated_data)
+        return Response(customer_representation(customer), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        customer = self.get_object()
+        serializer = CustomerSerializer(customer, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_update(
+            workspace_id=self.workspace_id, customer_id=customer.id, data=serializer.validated_data
+        )
+        return Response(customer_representation(customer))
+
+    def destroy(self, request, *args, **kwargs):
+        customer = self.get_object()
+        services.customer_delete(workspace_id=self.workspace_id, customer_id=customer.id)
+        return Response({"id": customer.id, "object": "customer", "deleted": True})

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from perly.ids import id_factory
+from perly.models import Workspace
+
+
+class LifecycleStage(models.TextChoices):
+    TRIAL = "trial"
+    ONBOARDING = "onboarding"
+    ACTIVE = "active"
+    CHURNED = "churned"
+
+
+class HealthStatus(models.TextChoices):
+    HEALTHY = "healthy"
+    NEUTRAL = "neutral"
+    AT_RISK = "at_risk"
+    UNKNOWN = "unknown"
+
+
+class LiveCustomerManager(models.Manager):
+    """Customers not marked deleted: a deleted customer answers 404 while its data is purged."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class Customer(models.Model):
+    """One of a workspace's own customers, whose health Perly scores."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=id_factory("cus"), editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customers")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(max_length=254, null=True, blank=True)
+    domain = models.CharField(max_length=253, null=True, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    plan = models.CharField(max_length=100, null=True, blank=True)
+    owner = models.EmailField(max_length=254, null=True, blank=True)
+    lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # The current health, denormalized here (written by health.services) so customer lists
+    # and their health filters need no join.
+    health_score = models.FloatField(null=True, blank=True, editable=False)
+    health_status = models.CharField(
+        max_length=10, choices=HealthStatus.choices, null=True, blank=True, editable=False
+    )
+    health_computed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveCustomerManager()
+    all_objects = models.Manager()  # noqa: DJ012
+
+    class Meta:
+        base_manager_name = "all_objects"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="customer_external_id_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "email"], name="customer_ws_email_idx"),
+            models.Index(fields=["workspace", "domain"], name="customer_ws_domain_idx"),
+            models.Index(fields=["workspace", "plan"], name="customer_ws_plan_idx"),
+            models.Index(fields=["workspace", "health_status"], name="customer_ws_health_idx"),
+            models.Index(fields=["workspace", "health_score"], name="customer_ws_score_idx"),
+            models.Index(
+                fields=["deleted_at"],
+                name="customer_deleted_idx",
+                condition=models.Q(deleted_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"

@@ -1,0 +1,112 @@
+"""Every customer write. The API, the admin and the integrations' sync call these."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from customers.api.serializers import customer_representation
+from customers.hooks import run_customer_purgers
+from customers.models import Customer
+from perly.api import merge_metadata
+from perly.errors import ApiError
+from webhooks.services import webhook_event_publish
+
+WRITABLE_FIELDS = ("name", "email", "domain", "external_id", "plan", "owner", "lifecycle_stage", "metadata")
+
+
+def _external_id_conflict(workspace_id: str, external_id: str) -> ApiError:
+    existing = (
+        Customer.objects.filter(workspace_id=workspace_id, external_id=external_id)
+        .values_list("id", flat=True)
+        .first()
+    )
+    return ApiError(
+        409,
+        "resource_already_exists",
+        f"A customer with external_id '{external_id}' already exists: '{existing}'.",
+        param="external_id",
+    )
+
+
+def customer_create(*, workspace_id: str, data: dict) -> Customer:
+    fields = {name: data[name] for name in WRITABLE_FIELDS if name in data}
+    fields["metadata"] = merge_metadata({}, fields.get("metadata") or {})
+    now = timezone.now()
+    customer = Customer(workspace_id=workspace_id, created_at=now, updated_at=now, **fields)
+    try:
+        with transaction.atomic():
+            customer.save(force_insert=True)
+            webhook_event_publish(
+                workspace_id=workspace_id,
+                event_type="customer.created",
+                data_object=customer_representation(customer),
+            )
+    except IntegrityError:
+        if customer.external_id:
+            raise _external_id_conflict(workspace_id, customer.external_id) from None
+        raise
+    return customer
+
+
+def customer_update(*, workspace_id: str, customer_id: str, data: dict) -> Customer:
+    """Apply a PATCH under a row lock, so concurrent metadata merges lose no key."""
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.select_for_update().get(workspace_id=workspace_id, pk=customer_id)
+            before = customer_representation(customer)
+            for name in WRITABLE_FIELDS:
+                if name not in data:
+                    continue
+                value = data[name]
+                if name == "metadata":
+                    value = merge_metadata(customer.metadata, value or {})
+                setattr(customer, name, value)
+            customer.updated_at = timezone.now()
+            customer.save()
+            after = customer_representation(customer)
+            previous = {key: before[key] for key in WRITABLE_FIELDS if before[key] != after[key]}
+            if previous:
+                webhook_event_publish(
+                    workspace_id=workspace_id,
+                    event_type="customer.updated",
+                    data_object=after,
+                    previous_attributes=previous,
+                )
+    except IntegrityError:
+        raise _external_id_conflict(workspace_id, data["external_id"]) from None
+    return customer
+
+
+def customer_delete(*, workspace_id: str, customer_id: str) -> None:
+    """Hide the customer at once and purge its data after commit (a task: events can be many)."""
+    from customers.tasks import purge_customer
+
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(workspace_id=workspace_id, pk=customer_id)
+        representation = customer_representation(customer)
+        customer.deleted_at = timezone.now()
+        customer.external_id = None  # frees the external_id for reuse at once
+        customer.save(update_fields=["deleted_at", "external_id"])
+        webhook_event_publish(
+            workspace_id=workspace_id,
+            event_type="customer.deleted",
+            data_object={**representation, "deleted": True},
+        )
+        transaction.on_commit(lambda: purge_customer.delay(customer_id))
+
+
+def customer_purge(*, customer_id: str) -> bool:
+    """Remove a deleted customer's data, then the customer. Safe to run twice."""
+    customer = Customer.all_objects.filter(pk=customer_id, deleted_at__isnull=False).first()
+    if customer is None:
+        return False
+    run_customer_purgers(customer_id)
+    Customer.all_objects.filter(pk=customer_id).delete()
+    return True
+
+
+def purge_pending_customers(*, limit: int = 100) -> int:
+    """Catch up on purges whose task was lost (broker down at delete time)."""
+    ids = list(Customer.all_objects.filter(deleted_at__isnull=False).values_list("id", flat=True)[:limit])
+    return sum(customer_purge(customer_id=customer_id) for customer_id in ids)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from customers.models import Customer
+from perly.ids import id_factory
+from perly.models import Workspace
+
+
+class Event(models.Model):
+    """One product event a workspace sent about one of its customers.
+
+    Scale: when one table is no longer enough, partition by RANGE (timestamp) per month. Every
+    index below leads with workspace or customer and includes timestamp, so each would become a
+    per-partition index; the dedupe index then needs the month (or a separate dedupe table keyed
+    by (workspace, idempotency_key)), since a unique index on a partitioned table must include
+    the partition key.
+    """
+
+    id = models.CharField(primary_key=True, max_length=32, default=id_factory("evt"), editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # DO_NOTHING: a customer's events are deleted in batches by the purge, not by the ORM's
+    # collector, which would load millions of rows.
+    customer = models.ForeignKey(Customer, on_delete=models.DO_NOTHING, related_name="+")
+    type = models.CharField(max_length=100)
+    timestamp = models.DateTimeField()
+    properties = models.JSONField(default=dict)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="event_idempotency_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-timestamp", "-id"], name="event_ws_time_idx"),
+            models.Index(fields=["customer", "-timestamp", "-id"], name="event_customer_time_idx"),
+        ]

@@ -1,0 +1,150 @@
+"""The base classes every resource's API is built on: tenant scoping, strict input, metadata."""
+
+from __future__ import annotations
+
+from rest_framework import serializers, viewsets
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+
+from perly.errors import not_found_message
+from perly.ids import is_valid_id
+from perly.pagination import PAGINATION_PARAMS
+
+METADATA_MAX_KEYS = 50
+METADATA_KEY_MAX_LENGTH = 40
+METADATA_VALUE_MAX_LENGTH = 500
+
+
+def _error(param: str, message: str, code: str = "parameter_invalid") -> ValidationError:
+    return ValidationError({param: [ErrorDetail(message, code=code)]})
+
+
+class WorkspaceScopedViewSet(viewsets.GenericViewSet):
+    """Every queryset a resource uses passes through `get_queryset`, which filters by the
+    key's workspace. Subclasses narrow it in `scope_queryset` and cannot replace it."""
+
+    queryset = None
+    scope_resource: str | None = None
+    id_prefix: str = ""
+    resource_name: str = "object"
+    lookup_value_regex = "[^/]+"
+    extra_query_params: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must override scope_queryset(), not get_queryset().")
+
+    @property
+    def workspace_id(self) -> str:
+        return self.request.auth.workspace_id
+
+    def scope_queryset(self, queryset):
+        return queryset
+
+    def get_queryset(self):
+        queryset = self.queryset.model._default_manager.filter(workspace_id=self.workspace_id)
+        return self.scope_queryset(queryset)
+
+    def get_object(self):
+        object_id = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        not_found = NotFound(not_found_message(self.resource_name, object_id))
+        if not is_valid_id(object_id, self.id_prefix):
+            raise not_found
+        obj = self.get_queryset().filter(pk=object_id).first()
+        if obj is None:
+            raise not_found
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    def allowed_query_params(self) -> set[str]:
+        allowed = set(self.extra_query_params)
+        if self.action == "list":
+            allowed.update(PAGINATION_PARAMS)
+            if getattr(self, "filterset_class", None) is not None:
+                allowed.update(self.filterset_class.base_filters)
+        return allowed
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        unknown = sorted(set(request.query_params) - self.allowed_query_params())
+        if unknown:
+            raise ValidationError(
+                {
+                    name: [
+                        ErrorDetail(f"Received unknown query parameter: {name}.", code="parameter_unknown")
+                    ]
+                    for name in unknown
+                }
+            )
+        for name in set(request.query_params):
+            if len(request.query_params.getlist(name)) > 1 and name not in getattr(
+                self, "repeatable_params", ()
+            ):
+                raise _error(name, f"{name} may be given only once.")
+
+
+class StrictSerializerMixin:
+    """Rejects unknown fields and values for read-only fields instead of ignoring them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise ValidationError(
+                {
+                    "non_field_errors": [
+                        ErrorDetail("The request body must be a JSON object.", code="parameter_invalid")
+                    ]
+                }
+            )
+        errors = {}
+        for name in data:
+            field = self.fields.get(name)
+            if field is None:
+                errors[name] = [ErrorDetail(f"Received unknown parameter: {name}.", code="parameter_unknown")]
+            elif field.read_only:
+                errors[name] = [
+                    ErrorDetail(f"{name} is read-only and cannot be set.", code="parameter_read_only")
+                ]
+        if errors:
+            raise ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class MetadataField(serializers.Field):
+    """A flat object of string values (CONVENTIONS: 50 keys, 40-char keys, 500-char values).
+
+    Input values may be null or "" to mean "remove this key"; merging is the service's job."""
+
+    default_error_messages = {"invalid": "metadata must be a JSON object of string values."}
+
+    def to_representation(self, value):
+        return value or {}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        errors = {}
+        for key, value in data.items():
+            if not key or len(key) > METADATA_KEY_MAX_LENGTH:
+                errors[key] = [f"Metadata keys must be 1 to {METADATA_KEY_MAX_LENGTH} characters."]
+            elif value is not None and not isinstance(value, str):
+                errors[key] = ["Metadata values must be strings (or null to remove the key)."]
+            elif value is not None and len(value) > METADATA_VALUE_MAX_LENGTH:
+                errors[key] = [f"Metadata values must be at most {METADATA_VALUE_MAX_LENGTH} characters."]
+        if errors:
+            raise ValidationError(errors)
+        if len(data) > METADATA_MAX_KEYS:
+            raise ValidationError(f"metadata can have at most {METADATA_MAX_KEYS} keys.")
+        return data
+
+
+def merge_metadata(current: dict, changes: dict) -> dict:
+    """PATCH semantics: keys set to null or "" are removed, others are set. Enforces the key cap."""
+    merged = dict(current or {})
+    for key, value in changes.items():
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > METADATA_MAX_KEYS:
+        raise _error("metadata", f"metadata can have at most {METADATA_MAX_KEYS} keys.")
+    return merged

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PerlyConfig(AppConfig):
+    name = "perly"
+    verbose_name = "Perly platform"

@@ -1,0 +1,54 @@
+"""Load the demo workspace once; every run prints a fresh working API key and admin login.
+
+Each domain app may ship a `demo.py` with `seed(workspace)`; they run in dependency order.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from perly.apikeys import api_key_create
+from perly.models import Workspace
+from perly.services import workspace_create
+
+DEMO_SLUG = "demo"
+DEMO_STEPS = ("customers", "events", "health", "webhooks", "integrations")
+
+
+class Command(BaseCommand):
+    help = "Create the demo workspace with realistic data (once), then print an API key and admin login."
+
+    def handle(self, **options):
+        workspace = Workspace.objects.filter(slug=DEMO_SLUG).first()
+        if workspace is None:
+            with transaction.atomic():
+                workspace = workspace_create(slug=DEMO_SLUG, name="Demo Co")
+            for app in DEMO_STEPS:
+                try:
+                    module = importlib.import_module(f"{app}.demo")
+                except ModuleNotFoundError:
+                    continue
+                self.stdout.write(f"Seeding demo {app}...")
+                module.seed(workspace)
+        else:
+            self.stdout.write("Demo workspace exists; reusing its data.")
+
+        password = secrets.token_urlsafe(12)
+        users = get_user_model()
+        admin = users.objects.filter(username="admin").first()
+        if admin is None:
+            admin = users.objects.create_superuser("admin", "admin@perly-demo.io", password)
+        else:
+            admin.set_password(password)
+            admin.save(update_fields=["password"])
+
+        _, full_key = api_key_create(workspace=workspace, name="demo (seed_demo)", scopes="read,write")
+        self.stdout.write("")
+        self.stdout.write("Admin:   /admin/  user 'admin'  password " + password)
+        self.stdout.write("API key (workspace 'demo', read+write):")
+        self.stdout.write(full_key)

@@ -1,0 +1,21 @@
+"""One shared Redis connection pool for the hot paths that bypass Django's cache API."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+
+@lru_cache(maxsize=1)
+def get_redis() -> redis.Redis | None:
+    if not settings.REDIS_URL:
+        return None
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5, health_check_interval=30
+    )
+
+
+def reset_redis() -> None:
+    get_redis.cache_clear()

@@ -1,0 +1,276 @@
+"""Perly settings, read from environment variables (documented in README.md).
+
+The embedded default (no variables set) is SQLite, a local-memory cache and eager Celery
+tasks, so a newcomer runs the API with no services. Production sets DATABASE_URL (PostgreSQL)
+and REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# --- Core -------------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
+            "(or DEBUG=true for local development only)."
+        )
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "perly",
+    "customers",
+    "events",
+    "health",
+    "integrations",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "perly.middleware.RequestIdMiddleware",
+    "perly.middleware.DatabaseUnavailableMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "perly.middleware.ApiGatewayMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "perly.urls"
+WSGI_APPLICATION = "perly.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Persistent connections: opening one per request costs more than the request itself.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=5
+    )
+else:
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+# --- Cache, Redis -----------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "perly",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "memory://"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_TIME_LIMIT = 15 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Each domain has its own queue so operators can scale them independently (docs/operations.md).
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "events.tasks.*": {"queue": "ingest"},
+    "customers.tasks.*": {"queue": "default"},
+    "health.tasks.*": {"queue": "health"},
+    "webhooks.tasks.*": {"queue": "webhooks"},
+    "integrations.tasks.*": {"queue": "syncs"},
+}
+CELERY_TASK_QUEUES_ALL = ["default", "ingest", "health", "webhooks", "syncs"]
+# Apps add their periodic tasks here (name -> {"task", "schedule"}).
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- Auth, passwords, i18n ------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- Static files -----------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Security ---------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Secrets stored at rest (integration credentials, webhook secrets): MultiFernet keys, the
+# first encrypts, all decrypt. Unset, one key is derived from SECRET_KEY.
+PERLY_ENCRYPTION_KEYS = env.list("PERLY_ENCRYPTION_KEYS", default=[])
+
+# --- Request limits ---------------------------------------------------------------------------
+PERLY_MAX_BODY_BYTES = 1024 * 1024
+PERLY_MAX_EVENTS_BODY_BYTES = 4 * 1024 * 1024
+# Django's own cap must sit above ours so our 413 answers first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = PERLY_MAX_EVENTS_BODY_BYTES + 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# --- Rate limits (per API key, one-minute windows) --------------------------------------------
+PERLY_RATE_LIMITS = {
+    "read": env.int("PERLY_RATE_LIMIT_READ", default=1000),
+    "write": env.int("PERLY_RATE_LIMIT_WRITE", default=200),
+    "events": env.int("PERLY_RATE_LIMIT_EVENTS", default=10000),
+    "anonymous": env.int("PERLY_RATE_LIMIT_ANONYMOUS", default=60),
+}
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_ENABLE = True
+# django-ratelimit refuses a non-shared cache; the embedded default is one process anyway.
+SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# Seconds an API key lookup is cached in each process (revocation reaches others within this).
+PERLY_API_KEY_CACHE_SECONDS = 30
+PERLY_IDEMPOTENCY_TTL_HOURS = 24
+
+# --- Django REST framework, OpenAPI ---------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["perly.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["perly.permissions.HasScope"],
+    "DEFAULT_RENDERER_CLASSES": ["perly.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["perly.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "perly.pagination.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "perly.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
+    "COERCE_DECIMAL_TO_STRING": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Perly API",
+    "DESCRIPTION": (
+        "Customer-health platform API. Authenticate with `Authorization: Bearer pk_live_...`. "
+        "Errors, pagination, rate limits and idempotency follow the conventions in the README."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/v1",
+    "ENUM_NAME_OVERRIDES": {},
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "pk_live_..."}}
+    },
+    "SECURITY": [{"ApiKey": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "perly.openapi.add_conventions",
+    ],
+}
+
+# --- Logging ----------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "perly.logging.RequestIdFilter"},
+        "mask_secrets": {"()": "perly.logging.SecretMaskingFilter"},
+    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id", "mask_secrets"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "WARNING"}},
+}
+
+# --- Integrations, webhooks (later issues add their settings here) ----------------------------
+PERLY_WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("PERLY_WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+HUBSPOT_API_BASE = env.str("HUBSPOT_API_BASE", default="https://api.hubapi.com")
+SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+
+if PERLY_WEBHOOK_ALLOW_PRIVATE_URLS and os.environ.get("RUN_MAIN") != "true":
+    logging.getLogger("perly").warning(
+        "PERLY_WEBHOOK_ALLOW_PRIVATE_URLS is on: webhook URLs may target private networks. "
+        "Use this for development and tests only."
+    )
