@@ -71,3 +71,6 @@ def customer(client):
     )
     assert response.status_code == 201, response.content
     return response.json()
+
+
+from tests.support.worker import broker_mode, celery_worker_process  # noqa: E402,F401
