@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+from rest_framework.fields import empty
 
 from perly.errors import not_found_message
 from perly.ids import is_valid_id
@@ -86,8 +87,9 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
 class StrictSerializerMixin:
     """Rejects unknown fields and values for read-only fields instead of ignoring them."""
 
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
+    def run_validation(self, data=empty):
+        # Before DRF's empty-value handling, so a JSON `null` body gets the same answer as `[]`.
+        if data is not empty and not isinstance(data, dict):
             raise ValidationError(
                 {
                     "non_field_errors": [
@@ -95,6 +97,9 @@ class StrictSerializerMixin:
                     ]
                 }
             )
+        return super().run_validation(data)
+
+    def to_internal_value(self, data):
         errors = {}
         for name in data:
             field = self.fields.get(name)

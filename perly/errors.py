@@ -156,7 +156,9 @@ def _from_exception(exc: Exception) -> tuple[int, str, str, str | None, list[dic
     if isinstance(exc, (drf.PermissionDenied, DjangoPermissionDenied)):
         detail = getattr(exc, "detail", None) or "This API key lacks the scope for this action."
         return 403, "insufficient_permissions", str(detail), None, None, {}
-    if isinstance(exc, (drf.NotFound, Http404)):
+    if isinstance(exc, drf.NotFound):
+        return 404, "resource_missing", str(exc.detail), None, None, {}
+    if isinstance(exc, Http404):
         return 404, "resource_missing", "The requested resource does not exist.", None, None, {}
     if isinstance(exc, drf.MethodNotAllowed):
         return 405, "method_not_allowed", str(exc.detail), None, None, {}
@@ -216,7 +218,15 @@ def handler404(request, exception=None) -> HttpResponse:
 
 
 def handler500(request) -> HttpResponse:
-    return error_response(500, "internal_error", "Something went wrong on our end.")
+    if not request.path.startswith("/v1"):
+        from django.views.defaults import server_error
+
+        return server_error(request)
+    return error_response(
+        500,
+        "internal_error",
+        "Something went wrong on our end. Retry later; quote the request id if it persists.",
+    )
 
 
 def handler400(request, exception=None) -> HttpResponse:

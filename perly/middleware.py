@@ -102,6 +102,9 @@ class ApiGatewayMiddleware:
             return self.get_response(request)
         request.principal = None
         request.rate_state = None
+        # The API authenticates with bearer keys, never cookies, so CSRF does not apply to any
+        # /v1 path (DRF views are exempt already; this covers plain views such as the JSON 404).
+        request._dont_enforce_csrf_checks = True
         response = self._handle(request)
         state = request.rate_state
         if state is None and request.principal is not None:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 
 from perly.redis_client import get_redis
@@ -115,7 +116,7 @@ def consume_anonymous(request) -> RateState:
     reset = int(time.time() // WINDOW_SECONDS) * WINDOW_SECONDS + WINDOW_SECONDS
     try:
         usage = get_usage(
-            request, group="perly.anonymous", key="ip", rate=f"{limit}/m", method=None, increment=True
+            request, group="perly.anonymous", key="ip", rate=f"{limit}/m", method=ALL, increment=True
         )
     except Exception as exc:
         metrics["ratelimit_fail_open_total"] += 1
