@@ -19,10 +19,12 @@ class Event(models.Model):
     """
 
     id = models.CharField(primary_key=True, max_length=32, default=id_factory("evt"), editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # db_index=False on both foreign keys: the composite indexes below lead with the same
+    # column, and every extra index is paid on each of hundreds of millions of inserts.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     # DO_NOTHING: a customer's events are deleted in batches by the purge, not by the ORM's
     # collector, which would load millions of rows.
-    customer = models.ForeignKey(Customer, on_delete=models.DO_NOTHING, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.DO_NOTHING, related_name="+", db_index=False)
     type = models.CharField(max_length=100)
     timestamp = models.DateTimeField()
     properties = models.JSONField(default=dict)
@@ -38,6 +40,8 @@ class Event(models.Model):
             )
         ]
         indexes = [
+            # GET /v1/events (a workspace's events, newest first) and prune by date.
             models.Index(fields=["workspace", "-timestamp", "-id"], name="event_ws_time_idx"),
+            # GET /v1/events?customer=, the health scoring windows and the customer purge.
             models.Index(fields=["customer", "-timestamp", "-id"], name="event_customer_time_idx"),
         ]

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins
+from rest_framework.response import Response
+
+from events import services
+from events.api.serializers import EventBatchInputSerializer, EventBatchSerializer, EventSerializer
+from events.filtersets import EventFilterSet
+from events.models import Event
+from events.validation import MAX_BATCH, MAX_EVENT_BYTES, REJECTION_CODES
+from perly.api import WorkspaceScopedViewSet
+from perly.errors import ApiError
+from perly.middleware import charge_events, rate_limited_response
+
+_CODES_DOC = "\n".join(f"- `{code}`: {meaning}" for code, meaning in REJECTION_CODES.items())
+_INGEST_DOC = f"""Send 1 to {MAX_BATCH} events in one request (body at most 4 MiB, each event at most
+{MAX_EVENT_BYTES} bytes serialized). A problem with the envelope (body not a JSON object, `events` missing,
+not a list, empty or longer than {MAX_BATCH}) refuses the whole request with a 400 and stores nothing.
+A problem with one event rejects that event alone; the others are stored, all of them committed before
+the response. An `idempotency_key` already stored in this workspace (or repeated in the batch) makes the
+event a duplicate: it is counted, not stored again.
+
+The `events` rate limit counts events, not requests: a batch larger than what is left of the minute's
+allowance gets a 429 and nothing is stored.
+
+Rejection codes (`rejected[].code`):
+{_CODES_DOC}
+"""
+
+
+def _envelope_error(code: str, message: str, param: str = "events") -> ApiError:
+    return ApiError(
+        400, code, message, param=param, errors=[{"param": param, "code": code, "message": message}]
+    )
+
+
+def parse_envelope(data: object) -> list:
+    """The batch's events list, or a 400 that refuses the whole request."""
+    if not isinstance(data, dict):
+        raise _envelope_error(
+            "parameter_invalid", 'The request body must be a JSON object: {"events": [...]}.', param=None
+        )
+    unknown = sorted(set(data) - {"events"})
+    if unknown:
+        raise _envelope_error("parameter_unknown", f"Received unknown parameter: {unknown[0]}.", unknown[0])
+    events = data.get("events")
+    if events is None:
+        raise _envelope_error("parameter_missing", "events is required: a list of 1 to 1,000 events.")
+    if not isinstance(events, list):
+        raise _envelope_error("parameter_invalid", "events must be a list of 1 to 1,000 events.")
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise _envelope_error(
+            "parameter_invalid",
+            f"events must contain 1 to {MAX_BATCH:,} events; received {len(events):,}. Split the batch.",
+        )
+    return events
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List events",
+        description="Newest `timestamp` first. Filters combine with AND. A `customer` this workspace "
+        "does not have gives an empty list.",
+        parameters=[
+            OpenApiParameter("customer", OpenApiTypes.STR, description="A customer id (cus_...)."),
+            OpenApiParameter(
+                "type", OpenApiTypes.STR, many=True, explode=True, description="Repeatable: type=a&type=b."
+            ),
+            OpenApiParameter(
+                "timestamp_after",
+                OpenApiTypes.DATETIME,
+                description="Inclusive; a date or ISO 8601 datetime.",
+            ),
+            OpenApiParameter(
+                "timestamp_before",
+                OpenApiTypes.DATETIME,
+                description="Exclusive; a date or ISO 8601 datetime.",
+            ),
+        ],
+    ),
+    create=extend_schema(
+        summary="Ingest a batch of events",
+        description=_INGEST_DOC,
+        request=EventBatchInputSerializer,
+        responses={
+            200: OpenApiResponse(EventBatchSerializer, description="Stored, duplicates and rejected events."),
+        },
+    ),
+)
+class EventViewSet(mixins.ListModelMixin, WorkspaceScopedViewSet):
+    queryset = Event.objects.all()
+    serializer_class = EventSerializer
+    filterset_class = EventFilterSet
+    scope_resource = "events"
+    id_prefix = "evt"
+    resource_name = "event"
+    cursor_ordering = ("timestamp", "id")
+    repeatable_params = ("type",)
+
+    def create(self, request, *args, **kwargs):
+        events = parse_envelope(request.data)
+        # Counted per event, before anything is stored: a refused batch stores nothing.
+        state = charge_events(request, len(events))
+        if not state.allowed:
+            return rate_limited_response(state)
+        result = services.event_batch_ingest(workspace_id=self.workspace_id, events=events)
+        return Response(result.as_dict())

@@ -1,0 +1,100 @@
+"""Six weeks of product events for the demo customers, stored through the ingestion service.
+
+Four usage profiles give the health scores a real spread: power users (several people, many
+event types, daily), steady accounts, fading accounts (usage falling week after week) and
+accounts gone quiet for more than 30 days.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.utils import timezone
+
+from customers.models import Customer
+from events.services import event_batch_ingest
+from events.validation import MAX_BATCH
+from perly.models import Workspace
+
+DAYS = 42
+_CORE_TYPES = ["login", "dashboard.viewed", "report.viewed"]
+_RICH_TYPES = [
+    "report.exported",
+    "seat.invited",
+    "feature.used",
+    "integration.connected",
+    "api.call",
+    "alert.configured",
+    "billing.viewed",
+    "comment.created",
+]
+_FEATURES = ["forecasting", "segments", "playbooks", "exports", "sso", "custom_fields"]
+# (profile, share of customers, events per active user per weekday, users)
+_PROFILES = [
+    ("power", 0.3, 9, (4, 9)),
+    ("steady", 0.3, 5, (1, 3)),
+    ("fading", 0.2, 7, (2, 4)),
+    ("quiet", 0.2, 5, (1, 3)),
+]
+
+
+def _profile_for(rng: random.Random) -> tuple:
+    roll, total = rng.random(), 0.0
+    for profile in _PROFILES:
+        total += profile[1]
+        if roll < total:
+            return profile
+    return _PROFILES[-1]
+
+
+def _events_for(rng: random.Random, customer: Customer, now) -> list[dict]:
+    name, _, per_user, (min_users, max_users) = _profile_for(rng)
+    users = [f"user_{rng.randint(100, 999)}" for _ in range(rng.randint(min_users, max_users))]
+    types = _CORE_TYPES + (_RICH_TYPES if name == "power" else rng.sample(_RICH_TYPES, 2))
+    quiet_since = rng.randint(31, 38) if name == "quiet" else 0
+    events = []
+    for days_ago in range(DAYS, 0, -1):
+        if quiet_since and days_ago < quiet_since:
+            break
+        day = now - timedelta(days=days_ago)
+        rate = per_user * (0.3 if day.weekday() >= 5 else 1.0)
+        if name == "fading":
+            rate *= days_ago / DAYS  # linear decline towards zero over the six weeks
+        for user in users:
+            for _ in range(max(0, round(rng.gauss(rate, rate / 3)))):
+                moment = day.replace(
+                    hour=rng.randint(7, 19), minute=rng.randint(0, 59), second=rng.randint(0, 59)
+                )
+                event_type = rng.choice(types)
+                properties: dict = {"user_id": user}
+                if event_type == "feature.used":
+                    properties["feature"] = rng.choice(_FEATURES)
+                elif event_type == "report.exported":
+                    properties["format"] = rng.choice(["csv", "pdf", "xlsx"])
+                    properties["rows"] = rng.randint(10, 50_000)
+                events.append(
+                    {
+                        "customer_id": customer.id,
+                        "type": event_type,
+                        "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "properties": properties,
+                        "idempotency_key": f"demo-{customer.id}-{len(events)}",
+                    }
+                )
+    return events
+
+
+def seed(workspace: Workspace) -> int:
+    rng = random.Random(7)  # the same demo every time
+    now = timezone.now().replace(microsecond=0)
+    pending: list[dict] = []
+    stored = 0
+    for customer in Customer.objects.filter(workspace_id=workspace.id).order_by("external_id", "id"):
+        pending.extend(_events_for(rng, customer, now))
+        while len(pending) >= MAX_BATCH:
+            stored += event_batch_ingest(workspace_id=workspace.id, events=pending[:MAX_BATCH]).accepted
+            del pending[:MAX_BATCH]
+    if pending:
+        stored += event_batch_ingest(workspace_id=workspace.id, events=pending).accepted
+    return stored

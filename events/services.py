@@ -1,0 +1,135 @@
+"""Every event write: batch ingestion (API and demo), the customer purge, pruning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from customers.models import Customer
+from events.hooks import notify_events_ingested
+from events.models import Event
+from events.storage import Row, insert_rows
+from events.validation import Candidate, Rejection, customer_not_found, validate_event
+
+DELETE_BATCH = 5000
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    touched_customer_ids: set[str] = field(default_factory=set)
+
+    def as_dict(self) -> dict:
+        return {
+            "object": "event_batch",
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [rejection.as_dict() for rejection in self.rejected],
+        }
+
+
+def _resolve_customers(workspace_id: str, candidates: list[Candidate]) -> tuple[dict, dict]:
+    """One query for the whole batch: {cus_id: cus_id} and {external_id: cus_id}, live only."""
+    ids = {c.customer_id for c in candidates if c.customer_id is not None}
+    external_ids = {c.customer_external_id for c in candidates if c.customer_external_id is not None}
+    by_id: dict[str, str] = {}
+    by_external: dict[str, str] = {}
+    if not ids and not external_ids:
+        return by_id, by_external
+    condition = Q()
+    if ids:
+        condition |= Q(pk__in=ids)
+    if external_ids:
+        condition |= Q(external_id__in=external_ids)
+    # Customer.objects excludes soft-deleted customers: their events are being purged.
+    for customer_id, external_id in Customer.objects.filter(condition, workspace_id=workspace_id).values_list(
+        "id", "external_id"
+    ):
+        by_id[customer_id] = customer_id
+        if external_id is not None:
+            by_external[external_id] = customer_id
+    return by_id, by_external
+
+
+def event_batch_ingest(
+    *, workspace_id: str, events: list, received_at: datetime | None = None
+) -> BatchResult:
+    """Validate, resolve and store one batch (1 to 1,000 events) in one transaction.
+
+    Invalid events are rejected one by one; the rest are stored all-or-nothing. An
+    idempotency_key already stored in the workspace, or repeated earlier in the batch, makes the
+    event a duplicate. Listeners of events.hooks run once, after the commit.
+    """
+    now = received_at or timezone.now()
+    result = BatchResult()
+    candidates: list[Candidate] = []
+    for index, event in enumerate(events):
+        outcome = validate_event(index, event, now)
+        if type(outcome) is Candidate:
+            candidates.append(outcome)
+        else:
+            result.rejected.append(outcome)
+
+    by_id, by_external = _resolve_customers(workspace_id, candidates)
+    seen_keys: set[str] = set()
+    keyed: list[Row] = []
+    unkeyed: list[Row] = []
+    for candidate in candidates:
+        if candidate.customer_id is not None:
+            customer_id = by_id.get(candidate.customer_id)
+        else:
+            customer_id = by_external.get(candidate.customer_external_id)
+        if customer_id is None:
+            result.rejected.append(customer_not_found(candidate))
+            continue
+        key = candidate.idempotency_key
+        row = Row(customer_id, candidate.type, candidate.timestamp, candidate.properties_json, key)
+        if key is None:
+            unkeyed.append(row)
+        elif key in seen_keys:
+            result.duplicates += 1  # the first event with a key wins
+        else:
+            seen_keys.add(key)
+            keyed.append(row)
+
+    # Keys in one global order: two batches sharing keys then lock them in the same order and
+    # cannot deadlock on the unique index.
+    keyed.sort(key=lambda row: row.idempotency_key)
+    rows = keyed + unkeyed
+    inserted = insert_rows(workspace_id, rows, now)
+    result.accepted = len(inserted)
+    result.duplicates += len(rows) - len(inserted)
+    result.touched_customer_ids = set(inserted)
+    result.rejected.sort(key=lambda rejection: rejection.index)
+    # Committed above (insert_rows' transaction), so listeners never mark a batch that rolled back.
+    notify_events_ingested(workspace_id, result.touched_customer_ids)
+    return result
+
+
+def _delete_in_batches(queryset) -> int:
+    """Delete by primary key, DELETE_BATCH rows per statement, so no lock is held for long."""
+    deleted = 0
+    while True:
+        ids = list(queryset.values_list("id", flat=True)[:DELETE_BATCH])
+        if not ids:
+            return deleted
+        count, _ = Event.objects.filter(pk__in=ids).delete()
+        deleted += count
+
+
+def events_purge_customer(customer_id: str) -> int:
+    """The customers.hooks purger: a deleted customer's events go, in batches."""
+    return _delete_in_batches(Event.objects.filter(customer_id=customer_id))
+
+
+def events_prune(*, before: datetime, workspace_id: str | None = None) -> int:
+    """Delete events with timestamp < before (in one workspace, or all); returns the count."""
+    queryset = Event.objects.filter(timestamp__lt=before)
+    if workspace_id is not None:
+        queryset = queryset.filter(workspace_id=workspace_id)
+    return _delete_in_batches(queryset)
