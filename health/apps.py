@@ -1,5 +1,27 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class HealthConfig(AppConfig):
     name = "health"
+
+    def ready(self) -> None:
+        from celery.schedules import crontab
+        from django.conf import settings
+
+        from customers.hooks import register_customer_purger
+        from events.hooks import on_events_ingested
+        from health import services
+
+        on_events_ingested(services.request_rescore)
+        register_customer_purger(services.customer_health_purge)
+        settings.CELERY_BEAT_SCHEDULE.setdefault(
+            "health.rescore_dirty",
+            # The safety net: a drain every few seconds even if a debounced enqueue was lost.
+            {"task": "health.tasks.rescore_dirty", "schedule": 5.0},
+        )
+        settings.CELERY_BEAT_SCHEDULE.setdefault(
+            "health.nightly_rollup",
+            {"task": "health.tasks.nightly_rollup", "schedule": crontab(hour=0, minute=15)},
+        )

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from customers.models import Customer, HealthStatus
+from perly.models import Workspace
+
+# Customer FKs are DO_NOTHING: a purged customer's rows are deleted in batches by
+# health.services.customer_health_purge (registered with customers.hooks), not by the ORM collector.
+
+
+class HealthModel(models.Model):
+    """One version of a workspace's scoring model; a change is a new row, never an edit."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    weights = models.JSONField(default=dict)
+    healthy_threshold = models.FloatField(default=70.0)
+    at_risk_threshold = models.FloatField(default=40.0)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["workspace", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "version"], name="health_model_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} v{self.version}"
+
+    def status_for(self, score: float | None) -> str:
+        if score is None:
+            return HealthStatus.UNKNOWN
+        if score >= self.healthy_threshold:
+            return HealthStatus.HEALTHY
+        if score < self.at_risk_threshold:
+            return HealthStatus.AT_RISK
+        return HealthStatus.NEUTRAL
+
+
+class ExternalSignal(models.Model):
+    """A signal written by an integration (billing, support, CRM), replaced per source."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    source = models.CharField(max_length=50)
+    key = models.CharField(max_length=100)
+    category = models.CharField(max_length=20)
+    label = models.CharField(max_length=200)
+    value = models.FloatField(null=True)
+    unit = models.CharField(max_length=50, blank=True)
+    score = models.FloatField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "key"], name="external_signal_customer_key_unique"),
+        ]
+        indexes = [models.Index(fields=["workspace", "customer"], name="external_signal_ws_cus_idx")]
+
+
+class CustomerHealth(models.Model):
+    """A customer's current score with the signals and contributions that produced it.
+
+    `signals` holds the full breakdown (event and external signals with weight and contribution)
+    so the API explains exactly the stored score. Customer.health_* mirrors score/status."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.DO_NOTHING, primary_key=True, related_name="+", db_constraint=False
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField(null=True)
+    status = models.CharField(max_length=10, choices=HealthStatus.choices, default=HealthStatus.UNKNOWN)
+    confidence = models.FloatField(default=0.0)
+    model_version = models.PositiveIntegerField()
+    signals = models.JSONField(default=list)
+    computed_at = models.DateTimeField()
+    # What the last health.score_changed webhook said, so small drifts do not notify.
+    notified_score = models.FloatField(null=True)
+    notified_status = models.CharField(max_length=10, null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "score"], name="customer_health_ws_score_idx")]
+
+
+class HealthSnapshot(models.Model):
+    """One customer's score for one UTC day (the state at the end of that day)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    date = models.DateField()
+    score = models.FloatField(null=True)
+    status = models.CharField(max_length=10, choices=HealthStatus.choices)
+    confidence = models.FloatField(default=0.0)
+    model_version = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "date"], name="health_snapshot_customer_date_unique"),
+        ]
+        indexes = [models.Index(fields=["workspace", "date"], name="health_snapshot_ws_date_idx")]
+
+
+class DirtyCustomer(models.Model):
+    """A "needs rescoring" mark, used only when Redis is unavailable (Redis sets otherwise)."""
+
+    customer_id = models.CharField(max_length=32, primary_key=True)
+    workspace_id = models.CharField(max_length=32, db_index=True)
+    marked_at = models.DateTimeField(default=timezone.now)

@@ -1,0 +1,243 @@
+"""Rescoring: aggregates in one grouped query, scores in Python, writes in bulk per chunk.
+
+`rescore(...)` serves three callers: the dirty-mark drain (a batch of ids, as of now), full
+rescoring (the nightly rollup, `recompute_health`, a new model version) and history backfill
+(as of the end of a past day, writing snapshots only). Query count per call is constant in the
+number of customers: never a query per customer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from health.compute import event_aggregates
+from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
+from health.representation import health_representation
+from health.scoring import compute_score, signal_object
+from health.signals import EVENTS_SOURCE, event_signals
+from webhooks.services import webhook_event_publish
+
+logger = logging.getLogger("perly.health")
+
+CHUNK = 2000
+NOTIFY_DELTA = 5.0
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _external_signals(workspace_id: str, ids: list[str] | None, as_of: datetime) -> dict[str, list[dict]]:
+    rows = ExternalSignal.objects.filter(workspace_id=workspace_id, computed_at__lte=as_of)
+    if ids is not None:
+        rows = rows.filter(customer_id__in=ids)
+    grouped: dict[str, list[dict]] = {}
+    for row in rows.values(
+        "customer_id", "key", "category", "label", "value", "unit", "score", "source", "computed_at"
+    ):
+        grouped.setdefault(row["customer_id"], []).append(
+            signal_object(row, source=row["source"], computed_at=_iso(row["computed_at"]))
+        )
+    return grouped
+
+
+def rescore(
+    *,
+    workspace_id: str,
+    model: HealthModel,
+    customer_ids: Iterable[str] | None = None,
+    as_of: datetime | None = None,
+    snapshot_date: date | None = None,
+    write_current: bool = True,
+) -> int:
+    """Rescore a workspace's live customers (all, or `customer_ids`); returns how many."""
+    as_of = as_of or timezone.now()
+    ids = list(dict.fromkeys(customer_ids)) if customer_ids is not None else None
+    if ids is not None and not ids:
+        return 0
+    aggregates = event_aggregates(workspace_id=workspace_id, as_of=as_of, customer_ids=ids)
+    external = _external_signals(workspace_id, ids, as_of)
+    computed_at = _iso(as_of)
+    results = []
+    for customer_id, agg in aggregates.items():
+        signals = [
+            signal_object(raw, source=EVENTS_SOURCE, computed_at=computed_at)
+            for raw in event_signals(agg, as_of)
+        ]
+        signals.extend(external.get(customer_id, ()))
+        results.append((customer_id, compute_score(signals, model.weights)))
+    for start in range(0, len(results), CHUNK):
+        _write_chunk(
+            workspace_id=workspace_id,
+            model=model,
+            results=results[start : start + CHUNK],
+            as_of=as_of,
+            snapshot_date=snapshot_date,
+            write_current=write_current,
+        )
+    return len(results)
+
+
+def _write_chunk(*, workspace_id, model, results, as_of, snapshot_date, write_current) -> None:
+    ids = [customer_id for customer_id, _ in results]
+    with transaction.atomic():
+        if write_current:
+            previous = {
+                row["customer_id"]: row
+                for row in CustomerHealth.objects.filter(customer_id__in=ids).values(
+                    "customer_id", "score", "status", "notified_score", "notified_status"
+                )
+            }
+            rows = []
+            for customer_id, result in results:
+                status = model.status_for(result.score)
+                before = previous.get(customer_id) or {}
+                rows.append(
+                    CustomerHealth(
+                        customer_id=customer_id,
+                        workspace_id=workspace_id,
+                        score=result.score,
+                        status=status,
+                        confidence=result.confidence,
+                        model_version=model.version,
+                        signals=result.signals,
+                        computed_at=as_of,
+                        notified_score=before.get("notified_score"),
+                        notified_status=before.get("notified_status"),
+                    )
+                )
+            notifications = _notifications(model, rows, previous)
+            CustomerHealth.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["customer"],
+                update_fields=[
+                    "score",
+                    "status",
+                    "confidence",
+                    "model_version",
+                    "signals",
+                    "computed_at",
+                    "notified_score",
+                    "notified_status",
+                ],
+            )
+            _update_customers([(row.customer_id, row.score, row.status, as_of) for row in rows])
+            if notifications:
+                _publish(workspace_id, rows, notifications, as_of)
+        if snapshot_date is not None:
+            HealthSnapshot.objects.bulk_create(
+                [
+                    HealthSnapshot(
+                        workspace_id=workspace_id,
+                        customer_id=customer_id,
+                        date=snapshot_date,
+                        score=result.score,
+                        status=model.status_for(result.score),
+                        confidence=result.confidence,
+                        model_version=model.version,
+                        computed_at=as_of,
+                    )
+                    for customer_id, result in results
+                    if result.score is not None
+                ],
+                update_conflicts=True,
+                unique_fields=["customer", "date"],
+                update_fields=["score", "status", "confidence", "model_version", "computed_at"],
+            )
+
+
+def _notifications(model: HealthModel, rows: list[CustomerHealth], previous: dict) -> dict[str, list[tuple]]:
+    """Which webhooks each customer's new score triggers; updates the rows' notified_* fields.
+
+    score_changed: moved >= 5 points from the last notified score, or the status changed.
+    status_changed: the status differs from the previous computation's.
+    at_risk: the score crossed below the at-risk threshold (it was healthy or neutral before)."""
+    out: dict[str, list[tuple]] = {}
+    for row in rows:
+        before = previous.get(row.customer_id) or {}
+        old_status = before.get("status") or "unknown"
+        old_score = before.get("score")
+        events: list[tuple] = []
+        if row.status != old_status:
+            events.append(("health.status_changed", {"status": old_status, "score": old_score}))
+        notified = row.notified_score
+        moved = (notified is None) != (row.score is None) or (
+            notified is not None and row.score is not None and abs(row.score - notified) >= NOTIFY_DELTA
+        )
+        if moved or row.status != (row.notified_status or "unknown"):
+            events.append(
+                ("health.score_changed", {"score": notified, "status": row.notified_status or "unknown"})
+            )
+            row.notified_score, row.notified_status = row.score, row.status
+        if row.status == "at_risk" and old_status in ("healthy", "neutral"):
+            events.append(("health.at_risk", {"status": old_status, "score": old_score}))
+        if events:
+            out[row.customer_id] = events
+    return out
+
+
+def _publish(workspace_id: str, rows: list[CustomerHealth], notifications: dict, as_of: datetime) -> None:
+    today = as_of.date()
+    past = {
+        (customer_id, day): score
+        for customer_id, day, score in HealthSnapshot.objects.filter(
+            customer_id__in=list(notifications),
+            date__in=[today - timedelta(days=7), today - timedelta(days=30)],
+        ).values_list("customer_id", "date", "score")
+    }
+    for row in rows:
+        events = notifications.get(row.customer_id)
+        if not events:
+            continue
+        data = health_representation(
+            customer_id=row.customer_id,
+            score=row.score,
+            status=row.status,
+            confidence=row.confidence,
+            model_version=row.model_version,
+            computed_at=row.computed_at,
+            signals=row.signals,
+            score_7d_ago=past.get((row.customer_id, today - timedelta(days=7))),
+            score_30d_ago=past.get((row.customer_id, today - timedelta(days=30))),
+        )
+        for event_type, previous_attributes in events:
+            webhook_event_publish(
+                workspace_id=workspace_id,
+                event_type=event_type,
+                data_object=data,
+                previous_attributes=previous_attributes,
+            )
+
+
+_UPDATE_CUSTOMERS_SQL = (
+    "UPDATE customers_customer AS c SET health_score = v.score, health_status = v.status, "
+    "health_computed_at = v.at FROM (VALUES {values}) AS v(id, score, status, at) WHERE c.id = v.id"
+)
+
+
+def _update_customers(rows: list[tuple[str, float | None, str, datetime]]) -> None:
+    """Mirror score/status onto Customer in one statement per chunk (lists filter on these)."""
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            values = ",".join(["(%s, %s::double precision, %s, %s::timestamptz)"] * len(rows))
+            params = [value for row in rows for value in row]
+            # Only placeholders are formatted in; every value is a query parameter.
+            sql = _UPDATE_CUSTOMERS_SQL.format(values=values)
+            cursor.execute(sql, params)
+            return
+        cursor.executemany(
+            "UPDATE customers_customer SET health_score = %s, health_status = %s, health_computed_at = %s "
+            "WHERE id = %s",
+            [
+                (score, status, connection.ops.adapt_datetimefield_value(at), customer_id)
+                for customer_id, score, status, at in rows
+            ],
+        )

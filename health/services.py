@@ -1,0 +1,276 @@
+"""Every health write: external signals, the scoring model, rescoring, history, purges."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from customers.models import Customer
+from health import dirty
+from health.models import CustomerHealth, DirtyCustomer, ExternalSignal, HealthModel, HealthSnapshot
+from health.rescore import rescore
+from health.signals import CATALOG, CATEGORIES, EVENT_SIGNAL_KEYS, default_weights
+from perly.celery import app as celery_app
+from perly.errors import ApiError
+from perly.models import Workspace
+
+logger = logging.getLogger("perly.health")
+
+PURGE_BATCH = 5000
+
+
+# --- The model --------------------------------------------------------------------------------
+
+
+def health_model_current(*, workspace_id: str) -> HealthModel:
+    """The workspace's newest model version; version 1 (the defaults) is created on first use."""
+    model = HealthModel.objects.filter(workspace_id=workspace_id).order_by("-version").first()
+    if model is not None:
+        return model
+    try:
+        with transaction.atomic():
+            return HealthModel.objects.create(
+                workspace_id=workspace_id, version=1, weights=default_weights(), created_by="default"
+            )
+    except IntegrityError:  # a concurrent first use created it
+        return HealthModel.objects.filter(workspace_id=workspace_id).order_by("-version").first()
+
+
+def _invalid(param: str, message: str) -> ApiError:
+    return ApiError(400, "parameter_invalid", message, param=param)
+
+
+def health_model_update(
+    *,
+    workspace_id: str,
+    weights: dict[str, float] | None = None,
+    healthy_threshold: float | None = None,
+    at_risk_threshold: float | None = None,
+    created_by: str = "",
+) -> tuple[HealthModel, bool]:
+    """Create a new model version from the current one plus these changes, and rescore the
+    workspace in a task after commit. Returns (model, created); identical values create nothing.
+
+    `weights` replaces the weights of the keys it names; other keys keep theirs."""
+    with transaction.atomic():
+        # The lock serializes concurrent updates so versions stay gapless and unique.
+        Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+        current = health_model_current(workspace_id=workspace_id)
+        new_weights = dict(current.weights)
+        for key, weight in (weights or {}).items():
+            if key not in CATALOG:
+                raise _invalid(f"weights[{key}]", f"Unknown signal key: '{key}'.")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+                raise _invalid(f"weights[{key}]", "Weights must be numbers.")
+            if weight < 0:
+                raise _invalid(f"weights[{key}]", "Weights must be zero or more.")
+            new_weights[key] = float(weight)
+        healthy = current.healthy_threshold if healthy_threshold is None else float(healthy_threshold)
+        at_risk = current.at_risk_threshold if at_risk_threshold is None else float(at_risk_threshold)
+        if not 0 <= at_risk < healthy <= 100:
+            raise _invalid("thresholds", "Thresholds must satisfy 0 <= at_risk < healthy <= 100.")
+        if sum(new_weights.values()) <= 0:
+            raise _invalid("weights", "At least one weight must be above zero.")
+        if (new_weights, healthy, at_risk) == (
+            current.weights,
+            current.healthy_threshold,
+            current.at_risk_threshold,
+        ):
+            return current, False
+        model = HealthModel.objects.create(
+            workspace_id=workspace_id,
+            version=current.version + 1,
+            weights=new_weights,
+            healthy_threshold=healthy,
+            at_risk_threshold=at_risk,
+            created_by=created_by,
+        )
+        transaction.on_commit(lambda: _enqueue_workspace_rescore(workspace_id))
+    return model, True
+
+
+def _enqueue_workspace_rescore(workspace_id: str) -> None:
+    from health.tasks import rescore_workspace
+
+    rescore_workspace.delay(workspace_id)
+
+
+# --- External signals (integrations) -----------------------------------------------------------
+
+
+def _validate_external(source: str, signals: list[dict]) -> None:
+    if not source or len(source) > 50:
+        raise ValueError("source must be 1 to 50 characters.")
+    seen = set()
+    for signal in signals:
+        key = signal.get("key")
+        if key not in CATALOG or key in EVENT_SIGNAL_KEYS:
+            raise ValueError(f"Unknown external signal key: {key!r}.")
+        if key in seen:
+            raise ValueError(f"Signal key {key!r} given twice.")
+        seen.add(key)
+        if signal.get("category", CATALOG[key].category) not in CATEGORIES:
+            raise ValueError(f"Unknown category for {key!r}: {signal.get('category')!r}.")
+        score = signal.get("score")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 100:
+            raise ValueError(f"score of {key!r} must be a number from 0 to 100.")
+
+
+def external_signals_upsert(*, workspace_id: str, customer_id: str, source: str, signals: list[dict]) -> int:
+    """Replace `source`'s current signals for the customer with `signals` (a signal of that
+    source missing from the list is removed), then mark the customer for rescoring.
+
+    Each dict: key (a catalog key), category, label, value (float or None), unit, score (0-100).
+    Returns the number of signals written; 0 (and nothing written) if the customer does not
+    exist in the workspace (a sync may race a deletion). Raises ValueError on malformed input."""
+    _validate_external(source, signals)
+    if not Customer.objects.filter(workspace_id=workspace_id, pk=customer_id).exists():
+        logger.info("health: signals for unknown customer %s ignored", customer_id)
+        return 0
+    now = timezone.now()
+    rows = [
+        ExternalSignal(
+            workspace_id=workspace_id,
+            customer_id=customer_id,
+            source=source,
+            key=signal["key"],
+            category=signal.get("category") or CATALOG[signal["key"]].category,
+            label=signal.get("label") or CATALOG[signal["key"]].label,
+            value=None if signal.get("value") is None else float(signal["value"]),
+            unit=signal.get("unit") if signal.get("unit") is not None else CATALOG[signal["key"]].unit,
+            score=float(signal["score"]),
+            computed_at=now,
+        )
+        for signal in signals
+    ]
+    with transaction.atomic():
+        ExternalSignal.objects.filter(customer_id=customer_id, source=source).exclude(
+            key__in=[row.key for row in rows]
+        ).delete()
+        ExternalSignal.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["customer", "key"],
+            update_fields=["source", "category", "label", "value", "unit", "score", "computed_at"],
+        )
+        transaction.on_commit(lambda: request_rescore(workspace_id, {customer_id}))
+    return len(rows)
+
+
+# --- Freshness ---------------------------------------------------------------------------------
+
+
+def request_rescore(workspace_id: str, customer_ids: Iterable[str]) -> None:
+    """The ingestion hook: rescore now when tasks run eagerly, else mark and debounce a task."""
+    ids = set(customer_ids)
+    if not ids:
+        return
+    if celery_app.conf.task_always_eager:
+        try:
+            rescore_customers(workspace_id=workspace_id, customer_ids=ids)
+        except Exception:  # the batch is stored; a failed rescore must not fail the request
+            logger.exception("health: rescore after ingestion failed; marking for later")
+            dirty.mark_dirty(workspace_id, ids)
+        return
+    dirty.mark_dirty(workspace_id, ids)
+    if dirty.claim_schedule_slot():
+        from health.tasks import rescore_dirty
+
+        try:
+            rescore_dirty.delay()
+        except Exception as exc:  # broker down: the beat safety net drains the marks later
+            logger.warning("health: could not enqueue rescore_dirty: %s", exc)
+
+
+def rescore_customers(*, workspace_id: str, customer_ids: Iterable[str] | None = None) -> int:
+    model = health_model_current(workspace_id=workspace_id)
+    return rescore(workspace_id=workspace_id, model=model, customer_ids=customer_ids)
+
+
+def rescore_dirty_drain(*, batch: int = 1000, max_seconds: float = 60.0) -> int:
+    """Pop marks and rescore them in set-based batches until none are left (or time is up)."""
+    deadline = timezone.now() + timedelta(seconds=max_seconds)
+    total = 0
+    while timezone.now() < deadline:
+        taken = dirty.pop_dirty(batch)
+        if not taken:
+            break
+        for workspace_id, ids in taken:
+            try:
+                total += rescore_customers(workspace_id=workspace_id, customer_ids=ids)
+            except Exception:
+                dirty.mark_dirty(workspace_id, ids)  # put them back for the next drain
+                raise
+    return total
+
+
+# --- Rollup and history --------------------------------------------------------------------------
+
+
+def _workspaces(slug: str | None) -> list[Workspace]:
+    workspaces = Workspace.objects.all()
+    if slug:
+        workspaces = workspaces.filter(slug=slug)
+    return list(workspaces)
+
+
+def health_rollup(
+    *, day: date | None = None, workspace_slug: str | None = None, now: datetime | None = None
+) -> int:
+    """Rescore every customer as of now and upsert the snapshot of `day` (default: today)."""
+    now = now or timezone.now()
+    day = day or now.date()
+    total = 0
+    for workspace in _workspaces(workspace_slug):
+        model = health_model_current(workspace_id=workspace.id)
+        total += rescore(workspace_id=workspace.id, model=model, as_of=now, snapshot_date=day)
+    return total
+
+
+def end_of_day(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def health_backfill(*, start: date, end: date, workspace_slug: str | None = None) -> int:
+    """Snapshot each day of [start, end] from the events as they stood at the end of that day
+    (today: as of now, and the current score too). Re-running a day replaces its snapshot."""
+    now = timezone.now()
+    total = 0
+    day = start
+    while day <= end:
+        if end_of_day(day) >= now:
+            total += health_rollup(day=day, workspace_slug=workspace_slug, now=now)
+        else:
+            for workspace in _workspaces(workspace_slug):
+                model = health_model_current(workspace_id=workspace.id)
+                total += rescore(
+                    workspace_id=workspace.id,
+                    model=model,
+                    as_of=end_of_day(day),
+                    snapshot_date=day,
+                    write_current=False,
+                )
+        day += timedelta(days=1)
+    return total
+
+
+# --- Purge -----------------------------------------------------------------------------------
+
+
+def customer_health_purge(customer_id: str) -> None:
+    """Registered with customers.hooks: a purged customer's signals and history go too."""
+    while True:
+        ids = list(
+            HealthSnapshot.objects.filter(customer_id=customer_id).values_list("pk", flat=True)[:PURGE_BATCH]
+        )
+        if not ids:
+            break
+        HealthSnapshot.objects.filter(pk__in=ids).delete()
+    ExternalSignal.objects.filter(customer_id=customer_id).delete()
+    CustomerHealth.objects.filter(customer_id=customer_id).delete()
+    DirtyCustomer.objects.filter(customer_id=customer_id).delete()

@@ -1,0 +1,41 @@
+"""Health tasks: thin wrappers over health.services (routed to the `health` queue)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from health import dirty, services
+
+
+@shared_task
+def rescore_dirty() -> str:
+    """Drain the "needs rescoring" marks; one drainer at a time (others leave it to it)."""
+    dirty.clear_schedule_slot()
+    token = secrets.token_hex(8)
+    if not dirty.acquire_drain_lock(token):
+        return "another drain is running"
+    try:
+        count = services.rescore_dirty_drain()
+    finally:
+        dirty.release_drain_lock(token)
+    # Marks that arrived while we held the lock found it taken: drain them now.
+    if dirty.has_dirty() and dirty.claim_schedule_slot():
+        rescore_dirty.delay()
+    return f"rescored {count}"
+
+
+@shared_task
+def rescore_workspace(workspace_id: str) -> str:
+    return f"rescored {services.rescore_customers(workspace_id=workspace_id)}"
+
+
+@shared_task
+def nightly_rollup() -> str:
+    """00:15 UTC: rescore everyone as of now and file it as the snapshot of the day that ended."""
+    now = timezone.now()
+    yesterday = (now - timedelta(days=1)).date()
+    return f"rolled up {services.health_rollup(day=yesterday, now=now)}"
