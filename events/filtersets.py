@@ -30,6 +30,10 @@ class TypesField(forms.Field):
         return values
 
 
+class CustomerFilter(django_filters.Filter):
+    field_class = CustomerIdField
+
+
 class TypesFilter(django_filters.Filter):
     field_class = TypesField
 
@@ -42,7 +46,7 @@ class TypesFilter(django_filters.Filter):
 class EventFilterSet(django_filters.FilterSet):
     # Another workspace's customer matches nothing here (the queryset is already scoped), so
     # it answers exactly like a customer that does not exist: an empty list.
-    customer = django_filters.Filter(field_name="customer_id", field_class=CustomerIdField)
+    customer = CustomerFilter(field_name="customer_id")
     type = TypesFilter()
     timestamp_after = DateOrDateTimeFilter(field_name="timestamp", lookup_expr="gte")
     timestamp_before = DateOrDateTimeFilter(field_name="timestamp", lookup_expr="lt")
