@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import orjson
+from django.utils import timezone
+from rest_framework import serializers
+
+from perly.api import StrictSerializerMixin
+from webhooks.catalog import WILDCARD, valid_subscriptions
+from webhooks.models import EndpointStatus, MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from webhooks.services import iso
+from webhooks.ssrf import InvalidWebhookUrl, validate_url_syntax
+
+
+def endpoint_representation(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
+    """The API object. The secret appears only when passed (create and rotate responses)."""
+    previous_expires = endpoint.previous_secret_expires_at
+    if previous_expires is not None and previous_expires <= timezone.now():
+        previous_expires = None
+    data = {
+        "id": endpoint.id,
+        "object": "webhook_endpoint",
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "events": list(endpoint.events),
+        "active": endpoint.active,
+        "status": endpoint.status,
+        "disabled_reason": endpoint.disabled_reason,
+        "previous_secret_expires_at": iso(previous_expires),
+        "created_at": iso(endpoint.created_at),
+        "updated_at": iso(endpoint.updated_at),
+    }
+    if secret is not None:
+        data["secret"] = secret
+    return data
+
+
+def attempt_representation(attempt: WebhookAttempt) -> dict:
+    return {
+        "object": "webhook_attempt",
+        "attempt_number": attempt.attempt_number,
+        "outcome": attempt.outcome,
+        "status_code": attempt.status_code,
+        "duration_ms": attempt.duration_ms,
+        "response_body": attempt.response_body,
+        "error": attempt.error,
+        "created_at": iso(attempt.created_at),
+    }
+
+
+def message_representation(message: WebhookMessage) -> dict:
+    pending = message.status == MessageStatus.PENDING
+    return {
+        "id": message.id,
+        "object": "webhook_message",
+        "endpoint": message.endpoint_id,
+        "type": message.event_type,
+        "status": message.status,
+        "attempt_count": message.attempt_count,
+        "next_attempt_at": iso(message.next_attempt_at) if pending else None,
+        "delivered_at": iso(message.delivered_at),
+        "last_error": message.last_error,
+        "created_at": iso(message.created_at),
+        "event": orjson.loads(message.payload),
+        "attempts": [attempt_representation(a) for a in message.attempts.all()],
+    }
+
+
+def _no_control_characters(value: str | None) -> str | None:
+    # Nothing a user writes may smuggle CR/LF (or other controls) towards HTTP headers or logs.
+    if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise serializers.ValidationError("must not contain control characters (such as line breaks).")
+    return value
+
+
+class WebhookEndpointSerializer(StrictSerializerMixin, serializers.Serializer):
+    """Input for create and update; output is endpoint_representation (documented here too)."""
+
+    id = serializers.CharField(read_only=True)
+    object = serializers.CharField(read_only=True, default="webhook_endpoint")
+    url = serializers.CharField(max_length=2048, trim_whitespace=False)
+    description = serializers.CharField(max_length=500, allow_null=True, allow_blank=True, required=False)
+    events = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
+    active = serializers.BooleanField(required=False)
+    status = serializers.ChoiceField(choices=EndpointStatus.choices, required=False)
+    disabled_reason = serializers.CharField(read_only=True, allow_null=True)
+    previous_secret_expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def __init__(self, *args, creating: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if creating:
+            # status is Perly's to set at creation; a new endpoint starts enabled.
+            self.fields["status"].read_only = True
+
+    def validate_url(self, value: str) -> str:
+        try:
+            validate_url_syntax(value)
+        except InvalidWebhookUrl as exc:
+            raise serializers.ValidationError(str(exc))
+        return value
+
+    def validate_description(self, value: str | None) -> str | None:
+        return _no_control_characters(value)
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        if not value:
+            raise serializers.ValidationError(
+                'events must list at least one event type, or be ["*"] for all of them.'
+            )
+        valid = valid_subscriptions()
+        unknown = [name for name in value if name not in valid]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown event type{'s' if len(unknown) > 1 else ''}: {', '.join(map(repr, unknown))}. "
+                f"Valid types: {', '.join(valid)}."
+            )
+        if WILDCARD in value and len(set(value)) > 1:
+            raise serializers.ValidationError('"*" already means every event type; send it alone.')
+        return list(dict.fromkeys(value))
+
+    def to_representation(self, instance: WebhookEndpoint) -> dict:
+        return endpoint_representation(instance)
+
+
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(read_only=True, help_text="whsec_... Shown only by create and rotate.")
+
+
+class WebhookAttemptSerializer(serializers.Serializer):
+    object = serializers.CharField(default="webhook_attempt")
+    attempt_number = serializers.IntegerField()
+    outcome = serializers.CharField()
+    status_code = serializers.IntegerField(allow_null=True)
+    duration_ms = serializers.IntegerField()
+    response_body = serializers.CharField(help_text="Up to 4 KB of the receiver's answer.")
+    error = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class WebhookMessageSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="webhook_message")
+    endpoint = serializers.CharField()
+    type = serializers.CharField()
+    status = serializers.ChoiceField(choices=MessageStatus.choices)
+    attempt_count = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    event = serializers.JSONField(help_text="The payload exactly as delivered.")
+    attempts = WebhookAttemptSerializer(many=True)
+
+    def to_representation(self, instance: WebhookMessage) -> dict:
+        return message_representation(instance)

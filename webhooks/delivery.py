@@ -1,0 +1,236 @@
+"""Delivering one message: claim it, sign it, POST it, record the attempt, decide what next.
+
+Retry policy. A 2xx answer delivers the message. 410 Gone disables the endpoint. 429, 5xx,
+timeouts and connection errors are retried on RETRY_SCHEDULE_SECONDS (±10% jitter, and never
+sooner than a Retry-After asks); after the last step the message is `failed`. Anything else
+(3xx, which is never followed, other 4xx, an address the SSRF policy refuses) fails at once.
+Short delays go back to the broker as a countdown; longer ones live only in the database
+(`next_attempt_at`), where the sweeper finds them: a Redis broker cannot hold a task for hours
+(its visibility timeout would redeliver it). An endpoint whose attempts have all failed for
+five days is disabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from webhooks import client
+from webhooks.models import (
+    AttemptOutcome,
+    MessageStatus,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
+from webhooks.services import endpoint_secrets, enqueue_messages, webhook_endpoint_set_status
+from webhooks.signing import signature_header
+
+logger = logging.getLogger("perly.webhooks")
+
+# 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about 28 hours.
+RETRY_SCHEDULE_SECONDS: tuple[int, ...] = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+RETRY_JITTER = 0.10
+# Retries due within this go through a broker countdown; later ones through the database.
+COUNTDOWN_MAX_SECONDS = 60
+# How long a worker owns a claimed message (well above the 15 s connect + 15 s read timeouts).
+CLAIM_LEASE = timedelta(seconds=120)
+# A queued task that has not run this long after its due time is presumed lost and queued again.
+REQUEUE_AFTER = timedelta(minutes=5)
+FAILING_DISABLE_AFTER = timedelta(days=5)
+SWEEP_BATCH = 500
+
+
+def retry_delay(step: int, rng: random.Random | None = None) -> float | None:
+    """Seconds before automatic retry number `step` (0-based), or None when none are left."""
+    if step >= len(RETRY_SCHEDULE_SECONDS):
+        return None
+    jitter = (rng or random).uniform(-RETRY_JITTER, RETRY_JITTER)
+    return RETRY_SCHEDULE_SECONDS[step] * (1 + jitter)
+
+
+def _claim(message_id: str, now: datetime) -> bool:
+    """Conditional UPDATE: exactly one worker wins a due, unclaimed message."""
+    return bool(
+        WebhookMessage.objects.filter(
+            Q(locked_until__isnull=True) | Q(locked_until__lt=now),
+            pk=message_id,
+            status=MessageStatus.PENDING,
+            next_attempt_at__lte=now + timedelta(seconds=1),
+        ).update(locked_until=now + CLAIM_LEASE)
+    )
+
+
+def webhook_message_deliver(*, message_id: str) -> str:
+    now = timezone.now()
+    if not _claim(message_id, now):
+        return "skipped: not due or claimed elsewhere"
+    message = WebhookMessage.objects.select_related("endpoint").get(pk=message_id)
+    endpoint = message.endpoint
+    if not endpoint.deliverable:
+        WebhookMessage.objects.filter(pk=message_id).update(
+            status=MessageStatus.FAILED, last_error="The endpoint is disabled or inactive.", locked_until=None
+        )
+        return "failed: endpoint disabled"
+    body = message.payload.encode()
+    timestamp = int(time.time())  # fresh per attempt, as Standard Webhooks requires
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": message.id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(endpoint_secrets(endpoint), message.id, timestamp, body),
+    }
+    result = client.post(endpoint.url, body, headers)
+    return _record(message, endpoint, result)
+
+
+def _classify(result: client.HttpResult) -> str:
+    code = result.status_code
+    if code is not None and 200 <= code < 300:
+        return "delivered"
+    if code == 410:
+        return "gone"
+    if code == 429 or (code is not None and code >= 500) or result.kind in ("timeout", "connection_error"):
+        return "retry"
+    return "failed"
+
+
+def _error_text(result: client.HttpResult) -> str | None:
+    if result.error:
+        return result.error
+    code = result.status_code
+    if code is not None and 300 <= code < 400:
+        return f"redirect not followed (HTTP {code} to {result.location or 'no Location'})"[:500]
+    if code is not None and not 200 <= code < 300:
+        return f"HTTP {code}"
+    return None
+
+
+def _record(message: WebhookMessage, endpoint: WebhookEndpoint, result: client.HttpResult) -> str:
+    now = timezone.now()
+    verdict = _classify(result)
+    error = _error_text(result)
+    attempt_number = message.attempt_count + 1
+    update: dict = {"attempt_count": attempt_number, "locked_until": None, "last_error": error}
+    delay = None
+    if verdict == "delivered":
+        outcome = AttemptOutcome.DELIVERED
+        update.update(status=MessageStatus.DELIVERED, delivered_at=now, enqueued_at=None)
+    elif verdict == "gone":
+        outcome = AttemptOutcome.ENDPOINT_DISABLED
+        update.update(status=MessageStatus.FAILED, enqueued_at=None)
+    elif verdict == "retry" and (delay := retry_delay(message.retry_step)) is not None:
+        outcome = AttemptOutcome.RETRYING
+        delay = max(delay, result.retry_after or 0)
+        due = now + timedelta(seconds=delay)
+        short = delay <= COUNTDOWN_MAX_SECONDS
+        update.update(
+            retry_step=message.retry_step + 1, next_attempt_at=due, enqueued_at=due if short else None
+        )
+    else:
+        outcome = AttemptOutcome.FAILED
+        update.update(status=MessageStatus.FAILED, enqueued_at=None)
+
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            message=message,
+            attempt_number=attempt_number,
+            outcome=outcome,
+            status_code=result.status_code,
+            duration_ms=result.duration_ms,
+            response_body=result.body,
+            error=error,
+            created_at=now,
+        )
+        WebhookMessage.objects.filter(pk=message.pk).update(**update)
+        _track_endpoint_health(endpoint, delivered=verdict == "delivered", now=now)
+        if outcome == AttemptOutcome.RETRYING and delay <= COUNTDOWN_MAX_SECONDS:
+            transaction.on_commit(lambda: enqueue_messages([message.pk], countdown=delay))
+    if verdict == "gone":
+        webhook_endpoint_set_status(
+            endpoint_id=endpoint.pk, enabled=False, reason="The endpoint answered 410 Gone."
+        )
+    return f"{outcome} (attempt {attempt_number}{', HTTP ' + str(result.status_code) if result.status_code else ''})"
+
+
+def _track_endpoint_health(endpoint: WebhookEndpoint, *, delivered: bool, now: datetime) -> None:
+    """Remember when the current run of failures began; five days of nothing but failures disables."""
+    endpoints = WebhookEndpoint.objects.filter(pk=endpoint.pk)
+    if delivered:
+        if endpoint.failing_since is not None:
+            endpoints.update(failing_since=None)
+        return
+    if endpoint.failing_since is None:
+        endpoints.filter(failing_since__isnull=True).update(failing_since=now)
+    elif endpoint.failing_since <= now - FAILING_DISABLE_AFTER:
+        transaction.on_commit(
+            lambda: webhook_endpoint_set_status(
+                endpoint_id=endpoint.pk,
+                enabled=False,
+                reason="Every delivery attempt has failed for 5 days.",
+            )
+        )
+
+
+# --- The sweeper -------------------------------------------------------------------------------
+
+
+def _due(now: datetime):
+    return WebhookMessage.objects.filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER),
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now),
+        status=MessageStatus.PENDING,
+        next_attempt_at__lte=now,
+    )
+
+
+def _take_due(now: datetime, limit: int, skip_locked: bool) -> list[str]:
+    """Mark up to `limit` due messages as queued and return their ids; concurrent sweepers never
+    take the same row (row locks skipped on PostgreSQL, a conditional UPDATE per row elsewhere)."""
+    if skip_locked:
+        with transaction.atomic():
+            ids = list(
+                _due(now)
+                .select_for_update(skip_locked=True)
+                .order_by("next_attempt_at")
+                .values_list("id", flat=True)[:limit]
+            )
+            WebhookMessage.objects.filter(pk__in=ids).update(enqueued_at=now)
+        return ids
+    candidates = list(_due(now).order_by("next_attempt_at").values_list("id", flat=True)[:limit])
+    return [
+        message_id for message_id in candidates if _due(now).filter(pk=message_id).update(enqueued_at=now)
+    ]
+
+
+def webhook_messages_sweep(*, limit: int = SWEEP_BATCH, skip_locked: bool | None = None) -> int:
+    """Queue every due message nobody has queued (broker was down, a retry's long delay is over,
+    a worker died mid-task). Runs on beat; returns how many it queued."""
+    if skip_locked is None:
+        skip_locked = connection.features.has_select_for_update_skip_locked
+    ids = _take_due(timezone.now(), limit, skip_locked)
+    if not ids:
+        return 0
+    return enqueue_messages(ids)
+
+
+def webhook_messages_prune(*, older_than: timedelta = timedelta(days=30), batch: int = 1000) -> int:
+    """Delete finished messages (and their attempts) older than the retention window, in batches."""
+    cutoff = timezone.now() - older_than
+    total = 0
+    while True:
+        ids = list(
+            WebhookMessage.objects.filter(created_at__lt=cutoff)
+            .exclude(status=MessageStatus.PENDING)
+            .values_list("id", flat=True)[:batch]
+        )
+        if not ids:
+            return total
+        WebhookMessage.objects.filter(pk__in=ids).delete()
+        total += len(ids)
