@@ -1,5 +1,28 @@
-from rest_framework.routers import SimpleRouter
+from django.urls import path
 
-router = SimpleRouter(trailing_slash=False)
+from health.api.views import (
+    AtRiskViewSet,
+    CustomerHealthViewSet,
+    HealthModelViewSet,
+    HealthSummaryViewSet,
+    SignalViewSet,
+)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path(
+        "customers/<str:pk>/health",
+        CustomerHealthViewSet.as_view({"get": "retrieve"}),
+        name="customer-health",
+    ),
+    path(
+        "customers/<str:pk>/health/history",
+        CustomerHealthViewSet.as_view({"get": "history"}),
+        name="customer-health-history",
+    ),
+    path("signals/<str:pk>", SignalViewSet.as_view({"get": "retrieve"}), name="customer-signals"),
+    path("health/summary", HealthSummaryViewSet.as_view({"get": "summary"}), name="health-summary"),
+    path("health/at-risk", AtRiskViewSet.as_view({"get": "at_risk"}), name="health-at-risk"),
+    path(
+        "health/model", HealthModelViewSet.as_view({"get": "retrieve", "put": "update"}), name="health-model"
+    ),
+]

@@ -1,0 +1,53 @@
+"""Strict query-parameter parsing for the health endpoints (every bad value is a 400)."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+
+from perly.errors import ApiError
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def invalid(param: str, message: str) -> ApiError:
+    return ApiError(
+        400,
+        "parameter_invalid",
+        message,
+        param=param,
+        errors=[{"param": param, "code": "parameter_invalid", "message": message}],
+    )
+
+
+def parse_date_param(params, name: str) -> date | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        if not _DATE_RE.match(raw):
+            raise ValueError
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise invalid(name, f"{name} must be a date, YYYY-MM-DD.") from None
+
+
+def parse_score_param(params, name: str) -> float | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        raise invalid(name, f"{name} must be a number from 0 to 100.")
+    return value
+
+
+def parse_choice_param(params, name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = params.get(name, default)
+    if raw not in choices:
+        raise invalid(name, f"{name} must be one of: {', '.join(choices)}.")
+    return raw

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from customers.models import Customer, LifecycleStage
+from health import selectors, services
+from health.api.params import invalid, parse_choice_param, parse_date_param, parse_score_param
+from health.api.serializers import (
+    AtRiskListSerializer,
+    HealthModelInputSerializer,
+    HealthModelSerializer,
+    HealthScoreSerializer,
+    HistorySerializer,
+    SignalListSerializer,
+    SummarySerializer,
+    model_representation,
+)
+from health.models import HealthModel
+from perly.api import WorkspaceScopedViewSet
+from perly.ids import is_valid_id
+from perly.pagination import parse_limit
+
+MAX_HISTORY_DAYS = 730
+_CUSTOMER_PATH = OpenApiParameter(
+    "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="A customer id (cus_...)."
+)
+
+
+class _CustomerScoped(WorkspaceScopedViewSet):
+    queryset = Customer.objects.all()
+    scope_resource = "health"
+    id_prefix = "cus"
+    resource_name = "customer"
+
+
+class CustomerHealthViewSet(_CustomerScoped):
+    extra_query_params = ("granularity", "start", "end")
+
+    def allowed_query_params(self) -> set[str]:
+        return set(self.extra_query_params) if self.action == "history" else set()
+
+    @extend_schema(
+        summary="Retrieve a customer's health score",
+        description="The current score with every signal's weight and contribution (they add up to the "
+        "score). change_7d / change_30d compare with the snapshots of those days (null if unknown).",
+        parameters=[_CUSTOMER_PATH],
+        responses={200: HealthScoreSerializer},
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return Response(selectors.customer_health(customer=self.get_object()))
+
+    @extend_schema(
+        summary="A customer's score history",
+        description="Oldest first. Daily points are the end-of-day snapshots; a weekly point is dated on the "
+        "ISO week's Monday and its score is the mean of that week's daily scores. Defaults: the last 90 days "
+        "(daily) or 26 weeks (weekly), ending today; at most 730 days.",
+        parameters=[
+            _CUSTOMER_PATH,
+            OpenApiParameter("granularity", OpenApiTypes.STR, enum=["daily", "weekly"], default="daily"),
+            OpenApiParameter("start", OpenApiTypes.DATE, description="First day, inclusive (YYYY-MM-DD)."),
+            OpenApiParameter(
+                "end", OpenApiTypes.DATE, description="Last day, inclusive (default today, UTC)."
+            ),
+        ],
+        responses={200: HistorySerializer},
+    )
+    def history(self, request, *args, **kwargs):
+        params = request.query_params
+        granularity = parse_choice_param(params, "granularity", ("daily", "weekly"), "daily")
+        start, end = parse_date_param(params, "start"), parse_date_param(params, "end")
+        customer = self.get_object()
+        end = end or timezone.now().date()
+        if start is None:
+            if granularity == "daily":
+                start = end - timedelta(days=89)
+            else:
+                start = end - timedelta(days=end.weekday()) - timedelta(weeks=25)
+        if start > end:
+            raise invalid("start", "start must be on or before end.")
+        if (end - start).days + 1 > MAX_HISTORY_DAYS:
+            raise invalid("start", f"The range may span at most {MAX_HISTORY_DAYS} days.")
+        data = selectors.customer_history(customer=customer, granularity=granularity, start=start, end=end)
+        return Response({"object": "list", "granularity": granularity, "data": data})
+
+
+class SignalViewSet(_CustomerScoped):
+    @extend_schema(
+        summary="List a customer's current signals",
+        description="Event signals as of the last scoring, plus the integrations' billing, support and CRM "
+        "signals. Absent signals are not listed.",
+        parameters=[_CUSTOMER_PATH],
+        responses={200: SignalListSerializer},
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return Response({"object": "list", "data": selectors.customer_signals(customer=self.get_object())})
+
+
+class HealthSummaryViewSet(_CustomerScoped):
+    extra_query_params = ("plan", "owner", "lifecycle_stage")
+
+    @extend_schema(
+        summary="Summarize the workspace's health",
+        description="by_status adds up to total_customers; the distribution's ten buckets (the last one "
+        "includes 100) add up to the scored customers. Filters narrow the summary to a segment.",
+        parameters=[
+            OpenApiParameter("plan", OpenApiTypes.STR),
+            OpenApiParameter("owner", OpenApiTypes.EMAIL),
+            OpenApiParameter("lifecycle_stage", OpenApiTypes.STR, enum=list(LifecycleStage.values)),
+        ],
+        responses={200: SummarySerializer},
+    )
+    def summary(self, request, *args, **kwargs):
+        params = request.query_params
+        stage = params.get("lifecycle_stage")
+        if stage is not None and stage not in LifecycleStage.values:
+            raise invalid(
+                "lifecycle_stage", f"lifecycle_stage must be one of: {', '.join(LifecycleStage.values)}."
+            )
+        for name in ("plan", "owner"):
+            if name in params and not params[name].strip():
+                raise invalid(name, f"{name} must not be empty.")
+        return Response(
+            selectors.health_summary(
+                workspace_id=self.workspace_id,
+                plan=params.get("plan"),
+                owner=params.get("owner"),
+                lifecycle_stage=stage,
+            )
+        )
+
+
+class AtRiskViewSet(_CustomerScoped):
+    extra_query_params = ("threshold", "dropped_after", "limit", "starting_after", "ending_before")
+
+    @extend_schema(
+        summary="List at-risk customers",
+        description="Customers whose current score is below `threshold` (default: the model's at-risk "
+        "threshold), lowest score first, then by id. previous_score is the score 7 days earlier; dropped_at "
+        "is when the score last crossed below the threshold, from history (null if it never was above).",
+        parameters=[
+            OpenApiParameter("threshold", OpenApiTypes.FLOAT, description="0 to 100."),
+            OpenApiParameter(
+                "dropped_after", OpenApiTypes.DATE, description="Only drops on or after this day."
+            ),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 10)."),
+            OpenApiParameter(
+                "starting_after", OpenApiTypes.STR, description="A cus_ id from the previous page."
+            ),
+            OpenApiParameter("ending_before", OpenApiTypes.STR, description="A cus_ id from the next page."),
+        ],
+        responses={200: AtRiskListSerializer},
+    )
+    def at_risk(self, request, *args, **kwargs):
+        params = request.query_params
+        threshold = parse_score_param(params, "threshold")
+        if threshold is None:
+            threshold = services.health_model_current(workspace_id=self.workspace_id).at_risk_threshold
+        dropped_after = parse_date_param(params, "dropped_after")
+        limit = parse_limit(params.get("limit"))
+        after, before = params.get("starting_after"), params.get("ending_before")
+        if after is not None and before is not None:
+            raise invalid("starting_after", "Pass only one of starting_after and ending_before.")
+        queryset = selectors.at_risk_queryset(
+            workspace_id=self.workspace_id, threshold=threshold, dropped_after=dropped_after
+        )
+        cursor_param = "starting_after" if after is not None else "ending_before"
+        cursor = after if after is not None else before
+        if cursor is not None:
+            score = self._cursor_score(cursor_param, cursor)
+            forward = after is not None
+            queryset = queryset.filter(selectors.score_keyset(score, cursor, after=forward))
+            ordering = ("health_score", "id") if forward else ("-health_score", "-id")
+        else:
+            ordering = ("health_score", "id")
+        rows = list(queryset.order_by(*ordering)[: limit + 1])
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if ordering[0].startswith("-"):
+            rows.reverse()
+        data = selectors.at_risk_rows(customers=rows, threshold=threshold)
+        return Response({"object": "list", "url": request.path, "has_more": has_more, "data": data})
+
+    def _cursor_score(self, param: str, cursor: str) -> float:
+        if not is_valid_id(cursor, "cus"):
+            raise invalid(param, f"{param} must be a cus_ id from a previous page.")
+        row = Customer.objects.filter(workspace_id=self.workspace_id, pk=cursor).values_list(
+            "health_score", flat=True
+        )
+        if not row.exists() or row.first() is None:
+            raise invalid(param, f"{param}: no such at-risk customer: '{cursor}'.")
+        return row.first()
+
+
+class HealthModelViewSet(WorkspaceScopedViewSet):
+    queryset = HealthModel.objects.all()
+    scope_resource = "health"
+    resource_name = "health_model"
+
+    @extend_schema(summary="Retrieve the health model", responses={200: HealthModelSerializer})
+    def retrieve(self, request, *args, **kwargs):
+        return Response(model_representation(services.health_model_current(workspace_id=self.workspace_id)))
+
+    @extend_schema(
+        summary="Change the health model",
+        description="Creates a new model version (weights of keys not named keep their value; thresholds "
+        "need 0 <= at_risk < healthy <= 100) and rescores the workspace's customers in a task. Sending the "
+        "current values changes nothing.",
+        request=HealthModelInputSerializer,
+        responses={200: HealthModelSerializer},
+    )
+    def update(self, request, *args, **kwargs):
+        serializer = HealthModelInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        thresholds = serializer.validated_data.get("thresholds") or {}
+        model, _ = services.health_model_update(
+            workspace_id=self.workspace_id,
+            weights=serializer.validated_data.get("weights"),
+            healthy_threshold=thresholds.get("healthy"),
+            at_risk_threshold=thresholds.get("at_risk"),
+            created_by=f"api:{request.auth.key_id}",
+        )
+        return Response(model_representation(model))

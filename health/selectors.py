@@ -1,0 +1,250 @@
+"""Health reads for the API and the admin: current health, signals, history, summary, at-risk."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date, datetime, timedelta
+
+from django.db import connection
+from django.db.models import Avg, Count, Exists, Max, OuterRef, Q
+from django.utils import timezone
+
+from customers.models import Customer, HealthStatus
+from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
+from health.representation import health_representation, signal_representation
+from health.scoring import signal_object
+from health.services import health_model_current
+
+BUCKETS = [(index * 10, index * 10 + 10) for index in range(10)]
+
+
+def _scores_on(customer_ids: list[str], days: list[date]) -> dict[tuple[str, date], float | None]:
+    rows = HealthSnapshot.objects.filter(customer_id__in=customer_ids, date__in=days)
+    return {(cid, day): score for cid, day, score in rows.values_list("customer_id", "date", "score")}
+
+
+def customer_health(*, customer: Customer) -> dict:
+    health = CustomerHealth.objects.filter(customer_id=customer.id).first()
+    if health is None:
+        model = health_model_current(workspace_id=customer.workspace_id)
+        return health_representation(
+            customer_id=customer.id,
+            score=None,
+            status=HealthStatus.UNKNOWN,
+            confidence=0.0,
+            model_version=model.version,
+            computed_at=None,
+            signals=[],
+            score_7d_ago=None,
+            score_30d_ago=None,
+        )
+    today = health.computed_at.date()
+    week, month = today - timedelta(days=7), today - timedelta(days=30)
+    past = _scores_on([customer.id], [week, month])
+    return health_representation(
+        customer_id=customer.id,
+        score=health.score,
+        status=health.status,
+        confidence=health.confidence,
+        model_version=health.model_version,
+        computed_at=health.computed_at,
+        signals=health.signals,
+        score_7d_ago=past.get((customer.id, week)),
+        score_30d_ago=past.get((customer.id, month)),
+    )
+
+
+def customer_signals(*, customer: Customer) -> list[dict]:
+    """Event signals as last computed, plus the integrations' current signals."""
+    health = CustomerHealth.objects.filter(customer_id=customer.id).values_list("signals", flat=True).first()
+    signals = {signal["key"]: signal for signal in (health or []) if signal.get("source") == "events"}
+    for row in ExternalSignal.objects.filter(customer_id=customer.id).values():
+        signals[row["key"]] = signal_object(
+            row, source=row["source"], computed_at=row["computed_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    return [signal_representation(signals[key], with_weight=False) for key in sorted(signals)]
+
+
+# --- History -----------------------------------------------------------------------------------
+
+
+def customer_history(*, customer: Customer, granularity: str, start: date, end: date) -> list[dict]:
+    rows = list(
+        HealthSnapshot.objects.filter(customer_id=customer.id, date__gte=start, date__lte=end)
+        .order_by("date")
+        .values_list("date", "score", "status", "model_version")
+    )
+    if granularity == "daily":
+        return [
+            {"date": day.isoformat(), "score": score, "status": status, "model_version": version}
+            for day, score, status, version in rows
+        ]
+    models = {
+        model.version: model for model in HealthModel.objects.filter(workspace_id=customer.workspace_id)
+    }
+    weeks: dict[date, list[tuple]] = {}
+    for row in rows:
+        weeks.setdefault(row[0] - timedelta(days=row[0].weekday()), []).append(row)
+    points = []
+    for monday in sorted(weeks):
+        scores = [score for _, score, _, _ in weeks[monday] if score is not None]
+        version = weeks[monday][-1][3]
+        mean = round(statistics.fmean(scores), 2) if scores else None
+        model = models.get(version)
+        status = model.status_for(mean) if model else HealthStatus.UNKNOWN
+        points.append({"date": monday.isoformat(), "score": mean, "status": status, "model_version": version})
+    return points
+
+
+# --- Summary -----------------------------------------------------------------------------------
+
+
+def health_summary(
+    *, workspace_id: str, plan: str | None, owner: str | None, lifecycle_stage: str | None
+) -> dict:
+    customers = Customer.objects.filter(workspace_id=workspace_id)
+    if plan is not None:
+        customers = customers.filter(plan=plan)
+    if owner is not None:
+        customers = customers.filter(owner__iexact=owner)
+    if lifecycle_stage is not None:
+        customers = customers.filter(lifecycle_stage=lifecycle_stage)
+    scored = Q(health_score__isnull=False)
+    aggregates = {
+        "total": Count("id"),
+        "average": Avg("health_score"),
+        "computed_at": Max("health_computed_at"),
+        **{
+            status: Count("id", filter=Q(health_status=status))
+            for status in ("healthy", "neutral", "at_risk")
+        },
+    }
+    for low, high in BUCKETS:
+        upper = Q(health_score__lte=high) if high == 100 else Q(health_score__lt=high)
+        aggregates[f"b{low}"] = Count("id", filter=scored & Q(health_score__gte=low) & upper)
+    result = customers.aggregate(**aggregates)
+    known = result["healthy"] + result["neutral"] + result["at_risk"]
+    return {
+        "object": "health_summary",
+        "total_customers": result["total"],
+        "average_score": None if result["average"] is None else round(result["average"], 2),
+        "median_score": _median(customers),
+        "by_status": {
+            "healthy": result["healthy"],
+            "neutral": result["neutral"],
+            "at_risk": result["at_risk"],
+            "unknown": result["total"] - known,
+        },
+        "distribution": [{"min": low, "max": high, "count": result[f"b{low}"]} for low, high in BUCKETS],
+        "computed_at": (result["computed_at"] or timezone.now()).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _median(customers) -> float | None:
+    scored = customers.filter(health_score__isnull=False)
+    if connection.vendor == "postgresql":
+        sql, params = scored.values("health_score").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s.health_score) FROM ({sql}) s",  # noqa: S608
+                params,
+            )
+            value = cursor.fetchone()[0]
+        return None if value is None else round(value, 2)
+    values = list(scored.values_list("health_score", flat=True))
+    return round(statistics.median(values), 2) if values else None
+
+
+# --- At risk -----------------------------------------------------------------------------------
+
+
+def at_risk_queryset(*, workspace_id: str, threshold: float, dropped_after: date | None):
+    customers = Customer.objects.filter(workspace_id=workspace_id, health_score__lt=threshold)
+    if dropped_after is not None:
+        # dropped_at >= D  <=>  some snapshot at/above the threshold is followed by no snapshot
+        # below it before D (see at_risk_rows for how dropped_at is defined).
+        below_before = HealthSnapshot.objects.filter(
+            customer_id=OuterRef(OuterRef("pk")),
+            score__lt=threshold,
+            date__gt=OuterRef("date"),
+            date__lt=dropped_after,
+        )
+        above = HealthSnapshot.objects.filter(customer_id=OuterRef("pk"), score__gte=threshold).filter(
+            ~Exists(below_before)
+        )
+        customers = customers.filter(Exists(above))
+    return customers
+
+
+def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
+    """The at-risk objects for one page of customers, with a constant number of queries.
+
+    dropped_at: the first snapshot below the threshold after the last one at or above it (or
+    the current score's time when no snapshot below follows yet); null if never above."""
+    ids = [customer.id for customer in customers]
+    health = {
+        row["customer_id"]: row
+        for row in CustomerHealth.objects.filter(customer_id__in=ids).values(
+            "customer_id", "signals", "computed_at"
+        )
+    }
+    today = timezone.now().date()
+    week = today - timedelta(days=7)
+    previous = _scores_on(ids, [week])
+    last_above = dict(
+        HealthSnapshot.objects.filter(customer_id__in=ids, score__gte=threshold)
+        .values("customer_id")
+        .annotate(last=Max("date"))
+        .values_list("customer_id", "last")
+    )
+    first_below_after: dict[str, date] = {}
+    if last_above:
+        below = (
+            HealthSnapshot.objects.filter(customer_id__in=list(last_above), score__lt=threshold)
+            .values("customer_id", "date")
+            .order_by()
+        )
+        for row in below:
+            if row["date"] > last_above[row["customer_id"]]:
+                current = first_below_after.get(row["customer_id"])
+                if current is None or row["date"] < current:
+                    first_below_after[row["customer_id"]] = row["date"]
+    out = []
+    for customer in customers:
+        info = health.get(customer.id) or {}
+        dropped_at: str | None = None
+        if customer.id in last_above:
+            day = first_below_after.get(customer.id)
+            if day is not None:
+                dropped_at = f"{day.isoformat()}T00:00:00Z"
+            elif info.get("computed_at"):
+                dropped_at = _iso(info["computed_at"])
+        signals = sorted(info.get("signals") or [], key=lambda signal: (signal["score"], signal["key"]))
+        out.append(
+            {
+                "object": "at_risk_customer",
+                "customer": {
+                    "id": customer.id,
+                    "name": customer.name,
+                    "external_id": customer.external_id,
+                    "email": customer.email,
+                },
+                "score": customer.health_score,
+                "previous_score": previous.get((customer.id, week)),
+                "dropped_at": dropped_at,
+                "weakest_signals": [
+                    signal_representation(signal, with_weight=True) for signal in signals[:2]
+                ],
+            }
+        )
+    return out
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def score_keyset(score: float, customer_id: str, *, after: bool) -> Q:
+    """(health_score, id) > (score, id) for the next page, < for the previous one."""
+    op = "gt" if after else "lt"
+    return Q(**{f"health_score__{op}": score}) | Q(health_score=score, **{f"id__{op}": customer_id})

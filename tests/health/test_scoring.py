@@ -1,0 +1,123 @@
+"""Score math, thresholds, the acceptance anchor and model versioning."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from customers.models import Customer
+from health.models import CustomerHealth, HealthModel
+from health.scoring import compute_score
+from health.services import health_model_current, health_model_update, rescore_customers
+from health.signals import default_weights
+from tests.health.conftest import add_events
+
+NOW = timezone.now()
+
+
+def sig(key: str, score: float) -> dict:
+    return {"key": key, "score": score}
+
+
+def test_default_weights_split_each_category_across_its_signals():
+    weights = default_weights()
+    assert weights["usage.active_days_30d"] == pytest.approx(40 / 3, abs=1e-3)
+    assert weights["engagement.recency_days"] == 7.5
+    assert weights["billing.mrr"] == 5.0
+    assert weights["support.open_cases"] == 5.0
+    assert sum(weights.values()) == pytest.approx(100, abs=0.01)
+
+
+def test_absent_signals_weights_are_left_out_not_counted_as_zero():
+    weights = {"usage.breadth_30d": 40.0, "billing.mrr": 20.0, "support.open_cases": 10.0}
+    result = compute_score([sig("usage.breadth_30d", 50.0), sig("billing.mrr", 80.0)], weights)
+    assert result.score == pytest.approx((40 * 50 + 20 * 80) / 60, abs=0.01)
+    assert result.confidence == pytest.approx(60 / 70, abs=1e-4)
+
+
+def test_contributions_add_up_to_the_score():
+    weights = default_weights()
+    signals = [
+        sig("usage.active_days_30d", 33.3),
+        sig("usage.volume_trend_14d", 71.9),
+        sig("usage.breadth_30d", 12.0),
+        sig("engagement.recency_days", 98.7),
+        sig("billing.mrr", 55.5),
+        sig("support.open_cases", 3.0),
+    ]
+    result = compute_score(signals, weights)
+    assert sum(item["contribution"] for item in result.signals) == pytest.approx(result.score, abs=1e-9)
+    exact = sum(weights[s["key"]] * s["score"] for s in signals) / sum(weights[s["key"]] for s in signals)
+    assert result.score == pytest.approx(exact, abs=0.02)
+
+
+def test_no_signals_means_null_score_and_unknown_status(make_customer):
+    customer = make_customer()
+    rescore_customers(workspace_id=customer.workspace_id, customer_ids=[customer.id])
+    customer.refresh_from_db()
+    assert (customer.health_score, customer.health_status) == (None, "unknown")
+    assert customer.health_computed_at is not None
+
+
+@pytest.mark.parametrize(
+    ("score", "status"),
+    [
+        (100, "healthy"),
+        (70, "healthy"),
+        (69.99, "neutral"),
+        (40, "neutral"),
+        (39.99, "at_risk"),
+        (0, "at_risk"),
+    ],
+)
+def test_status_thresholds_at_their_boundaries(workspace, score, status):
+    assert health_model_current(workspace_id=workspace.id).status_for(score) == status
+
+
+def test_anchor_active_broad_multi_user_customer_is_healthy_even_with_a_falling_trend(make_customer):
+    customer = make_customer()
+    # 20 active days, the 16 oldest busy and only 4 recent quiet ones: the worst trend allowed.
+    busy = [NOW - timedelta(days=day, hours=2) for day in range(15, 31) for _ in range(20)]
+    quiet = [NOW - timedelta(days=day, hours=2) for day in range(11, 15)]
+    add_events(
+        customer, busy + quiet, types=["login", "export", "invite", "report", "search"], users=["a", "b", "c"]
+    )
+    rescore_customers(workspace_id=customer.workspace_id)
+    customer.refresh_from_db()
+    assert customer.health_status == "healthy", customer.health_score
+
+
+def test_anchor_customer_without_events_in_30_days_is_at_risk(make_customer):
+    customer = make_customer()
+    add_events(
+        customer, [NOW - timedelta(days=31 + day) for day in range(20)], types=["a", "b", "c", "d", "e"]
+    )
+    rescore_customers(workspace_id=customer.workspace_id)
+    customer.refresh_from_db()
+    assert customer.health_status == "at_risk"
+    assert customer.health_score == 0.0
+
+
+def test_new_model_version_rescores_the_workspace(make_customer, django_capture_on_commit_callbacks):
+    customer = make_customer()
+    add_events(customer, [NOW - timedelta(hours=1)], types=["login"])
+    rescore_customers(workspace_id=customer.workspace_id)
+    before = CustomerHealth.objects.get(customer=customer)
+    assert before.model_version == 1
+    weights = dict.fromkeys(default_weights(), 0.0) | {"engagement.recency_days": 1.0}
+    with django_capture_on_commit_callbacks(execute=True):
+        model, created = health_model_update(workspace_id=customer.workspace_id, weights=weights)
+    assert (model.version, created) == (2, True)
+    after = CustomerHealth.objects.get(customer=customer)
+    assert (after.model_version, after.score, after.confidence) == (2, 100.0, 1.0)
+    assert Customer.objects.get(pk=customer.pk).health_score == 100.0
+    assert list(HealthModel.objects.values_list("version", flat=True)) == [2, 1]
+
+
+def test_same_values_create_no_new_version(workspace):
+    model, created = health_model_update(
+        workspace_id=workspace.id, healthy_threshold=70, at_risk_threshold=40
+    )
+    assert (model.version, created) == (1, False)
