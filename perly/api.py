@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.fields import empty
@@ -114,6 +115,17 @@ class StrictSerializerMixin:
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "additionalProperties": {"type": "string", "maxLength": METADATA_VALUE_MAX_LENGTH, "nullable": True},
+        "description": (
+            f"Up to {METADATA_MAX_KEYS} keys of at most {METADATA_KEY_MAX_LENGTH} characters, string values "
+            f'of at most {METADATA_VALUE_MAX_LENGTH}. On update keys merge; null or "" removes a key.'
+        ),
+    }
+)
 class MetadataField(serializers.Field):
     """A flat object of string values (CONVENTIONS: 50 keys, 40-char keys, 500-char values).
 

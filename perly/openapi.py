@@ -3,6 +3,8 @@ each error status, the rate-limit and request-id headers, and the Idempotency-Ke
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -64,6 +66,21 @@ ERROR_DESCRIPTIONS = {
 }
 
 _UNAUTHENTICATED_STATUSES = ("429", "500", "503")
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents perly.authentication.ApiKeyAuthentication as an HTTP bearer scheme."""
+
+    target_class = "perly.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "pk_live_... or pk_test_...",
+            "description": "An API key with the scopes the operation needs.",
+        }
 
 
 def _headers() -> dict:

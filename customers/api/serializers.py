@@ -16,27 +16,33 @@ def iso(value) -> str | None:
 
 
 class HealthSummarySerializer(serializers.Serializer):
-    score = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField(allow_null=True, help_text="0 to 100.")
     status = serializers.ChoiceField(choices=HealthStatus.choices)
     computed_at = serializers.DateTimeField(allow_null=True)
 
 
 class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
-    id = serializers.CharField(read_only=True)
-    object = serializers.CharField(read_only=True, default="customer")
+    """A customer: the input of create and update, and (via `customer_representation`) the output."""
+
+    id = serializers.CharField(read_only=True, help_text="cus_...")
+    object = serializers.CharField(read_only=True, help_text='Always "customer".')
     name = serializers.CharField(max_length=200, trim_whitespace=True)
     email = serializers.EmailField(max_length=254, allow_null=True, required=False)
     domain = serializers.CharField(max_length=253, allow_null=True, required=False)
-    external_id = serializers.CharField(max_length=255, allow_null=True, required=False)
+    external_id = serializers.CharField(
+        max_length=255, allow_null=True, required=False, help_text="Your own id; unique in the workspace."
+    )
     plan = serializers.CharField(max_length=100, allow_null=True, required=False)
-    owner = serializers.EmailField(max_length=254, allow_null=True, required=False)
+    owner = serializers.EmailField(
+        max_length=254, allow_null=True, required=False, help_text="The account owner's email."
+    )
     lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, allow_null=True, required=False)
     metadata = MetadataField(required=False)
     health = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
-    @extend_schema_field(HealthSummarySerializer(allow_null=True))
+    @extend_schema_field(HealthSummarySerializer(allow_null=True, help_text="Null until first scored."))
     def get_health(self, customer):
         return health_summary(customer)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
-from rest_framework import mixins, serializers, status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from customers import services
@@ -12,33 +12,54 @@ from perly.api import WorkspaceScopedViewSet
 
 DeletedCustomer = inline_serializer(
     "DeletedCustomer",
-    {"id": serializers.CharField(), "object": serializers.CharField(), "deleted": serializers.BooleanField()},
+    {
+        "id": serializers.CharField(),
+        "object": serializers.CharField(help_text='Always "customer".'),
+        "deleted": serializers.BooleanField(help_text="Always true."),
+    },
+)
+_CONFLICT = OpenApiResponse(
+    description="external_id already belongs to another customer of this workspace "
+    "(resource_already_exists; the message names it), or an idempotent request is still running."
 )
 
 
 @extend_schema_view(
     list=extend_schema(summary="List customers", description="Newest first. Filters combine with AND."),
-    create=extend_schema(summary="Create a customer", responses={201: CustomerSerializer}),
+    create=extend_schema(
+        summary="Create a customer",
+        request=CustomerSerializer,
+        responses={201: CustomerSerializer, 409: _CONFLICT},
+    ),
     retrieve=extend_schema(summary="Retrieve a customer"),
     partial_update=extend_schema(
         summary="Update a customer",
         description='Only the fields sent change. metadata merges: a key set to null or "" is removed.',
+        request=CustomerSerializer,
+        responses={200: CustomerSerializer, 409: _CONFLICT},
     ),
     destroy=extend_schema(
-        summary="Delete a customer and all of its data", responses={200: OpenApiResponse(DeletedCustomer)}
+        summary="Delete a customer and all of its data",
+        description="The customer answers 404 at once; its data is purged in the background.",
+        responses={200: OpenApiResponse(DeletedCustomer)},
     ),
 )
-class CustomerViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    WorkspaceScopedViewSet,
-):
+class CustomerViewSet(WorkspaceScopedViewSet):
     queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
     scope_resource = "customers"
     id_prefix = "cus"
     resource_name = "customer"
+
+    # Responses are built by customer_representation directly: it runs for up to 100 customers
+    # per list page, and the serializer adds nothing on output.
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([customer_representation(customer) for customer in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(customer_representation(self.get_object()))
 
     def create(self, request, *args, **kwargs):
         serializer = CustomerSerializer(data=request.data)
