@@ -26,15 +26,19 @@ class Command(BaseCommand):
     def handle(self, **options):
         workspace = Workspace.objects.filter(slug=DEMO_SLUG).first()
         if workspace is None:
+            # One transaction: a seed that fails half-way leaves nothing, so the next run retries
+            # instead of "reusing" half a demo.
             with transaction.atomic():
                 workspace = workspace_create(slug=DEMO_SLUG, name="Demo Co")
-            for app in DEMO_STEPS:
-                try:
-                    module = importlib.import_module(f"{app}.demo")
-                except ModuleNotFoundError:
-                    continue
-                self.stdout.write(f"Seeding demo {app}...")
-                module.seed(workspace)
+                for app in DEMO_STEPS:
+                    try:
+                        module = importlib.import_module(f"{app}.demo")
+                    except ModuleNotFoundError as exc:
+                        if exc.name != f"{app}.demo":
+                            raise  # demo.py exists but imports something missing: say so
+                        continue
+                    self.stdout.write(f"Seeding demo {app}...")
+                    module.seed(workspace)
         else:
             self.stdout.write("Demo workspace exists; reusing its data.")
 
