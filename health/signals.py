@@ -78,7 +78,7 @@ def default_weights() -> dict[str, float]:
     for category, total in DEFAULT_CATEGORY_WEIGHTS.items():
         keys = [key for key, definition in CATALOG.items() if definition.category == category]
         for key in keys:
-            weights[key] = round(total / len(keys), 4)
+            weights[key] = total / len(keys)
     return weights
 
 

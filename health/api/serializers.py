@@ -81,7 +81,7 @@ def model_representation(model: HealthModel) -> dict:
         "object": "health_model",
         "version": model.version,
         "weights": {key: model.weights.get(key, 0.0) for key in CATALOG},
-        "category_weights": {key: round(value, 4) for key, value in category_weights.items()},
+        "category_weights": {key: round(value, 2) for key, value in category_weights.items()},
         "thresholds": {"healthy": model.healthy_threshold, "at_risk": model.at_risk_threshold},
         "created_at": model.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
