@@ -1,0 +1,90 @@
+"""Ingestion marks customers dirty; health follows, eagerly or through a real worker."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+import redis
+from django.utils import timezone
+
+from customers.models import Customer
+from events.hooks import notify_events_ingested
+from health import dirty
+from health.models import CustomerHealth, DirtyCustomer
+from health.services import rescore_dirty_drain
+from tests.support.worker import wait_for
+
+
+def _post_events(client, customer_id: str, count: int = 3):
+    events = [
+        {"customer_id": customer_id, "type": f"t{n % 5}", "properties": {"user_id": f"u{n % 3}"}}
+        for n in range(count)
+    ]
+    response = client.post("/v1/events", {"events": events}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == count
+
+
+def test_eager_ingestion_rescores_right_after_the_batch(client, make_customer):
+    customer = make_customer()
+    _post_events(client, customer.id, count=10)
+    customer.refresh_from_db()
+    assert customer.health_score is not None  # scored within the request
+    assert (
+        customer.health_status == "healthy"
+    )  # new, broad, multi-user: 1 active day is not enough to sink it
+    health = client.get(f"/v1/customers/{customer.id}/health").json()
+    assert {s["key"] for s in health["signals"]} >= {"usage.active_days_30d", "engagement.distinct_users_30d"}
+
+
+def test_with_a_broker_marks_go_to_a_redis_set_and_one_task_is_queued(broker_mode, make_customer):
+    customer = make_customer()
+    other = make_customer()
+    with mock.patch("health.tasks.rescore_dirty.delay") as delay:
+        notify_events_ingested(customer.workspace_id, {customer.id})
+        notify_events_ingested(customer.workspace_id, {other.id})
+    assert delay.call_count == 1  # debounced
+    assert sorted(m for _, ids in dirty.pop_dirty() for m in ids) == sorted([customer.id, other.id])
+
+
+def test_without_redis_marks_fall_back_to_the_database(broker_mode, make_customer, caplog):
+    customer = make_customer()
+    broken = mock.Mock()
+    broken.pipeline.side_effect = redis.ConnectionError("down")
+    broken.smembers.side_effect = redis.ConnectionError("down")
+    broken.scard.side_effect = redis.ConnectionError("down")
+    broken.set.side_effect = redis.ConnectionError("down")
+    with (
+        mock.patch("health.dirty.get_redis", return_value=broken),
+        mock.patch("health.tasks.rescore_dirty.delay"),
+    ):
+        notify_events_ingested(customer.workspace_id, {customer.id})
+        assert list(DirtyCustomer.objects.values_list("customer_id", flat=True)) == [customer.id]
+        assert "Redis unavailable" in caplog.text
+        assert rescore_dirty_drain() == 1
+    assert not DirtyCustomer.objects.exists()
+    assert CustomerHealth.objects.filter(customer=customer).exists()
+
+
+def test_drain_rescores_in_batches_and_empties_the_marks(broker_mode, make_customer):
+    customers = [make_customer() for _ in range(5)]
+    dirty.mark_dirty(customers[0].workspace_id, [c.id for c in customers])
+    assert rescore_dirty_drain(batch=2) == 5
+    assert dirty.pop_dirty() == []
+    assert CustomerHealth.objects.count() == 5
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_health_reflects_an_ingested_batch_with_a_real_worker(celery_worker_process, client, make_customer):
+    customer = make_customer()
+    started = timezone.now()
+    _post_events(client, customer.id, count=5)
+
+    def scored():
+        return Customer.objects.filter(pk=customer.pk, health_computed_at__gte=started).exists()
+
+    wait_for(scored, timeout=30, message="the worker to rescore the customer")
+    assert Customer.objects.get(pk=customer.pk).health_score is not None
+    assert dirty.pop_dirty() == []
