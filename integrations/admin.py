@@ -14,7 +14,7 @@ from perly.errors import ApiError
 
 
 def _pretty(value) -> str:
-    return format_html("<pre>{}</pre>", json.dumps(value or {}, indent=2, sort_keys=True))
+    return format_html("<pre>{}</pre>", json.dumps(value or {}, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 class SyncRunInline(admin.TabularInline):

@@ -3,6 +3,8 @@ so perly/settings.py needs no edit; tests override them with override_settings).
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 
 DEFAULTS = {"sync_interval_minutes": 60, "create_customers": True}
@@ -13,7 +15,8 @@ SYNC_HISTORY_LENGTH = 20
 
 def scheduler_seconds() -> float:
     """How often beat looks for due syncs."""
-    return float(getattr(settings, "INTEGRATIONS_SCHEDULER_SECONDS", 60))
+    default = os.environ.get("INTEGRATIONS_SCHEDULER_SECONDS", "60")
+    return float(getattr(settings, "INTEGRATIONS_SCHEDULER_SECONDS", default))
 
 
 def stale_run_seconds() -> float:
