@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Customer
 from events.hooks import notify_events_ingested
 from events.models import Event
-from events.storage import Row, insert_rows
+from events.storage import Row, insert_rows, use_bulk_statement
 from events.validation import Candidate, Rejection, customer_not_found, validate_event
 
 DELETE_BATCH = 5000
@@ -33,23 +35,48 @@ class BatchResult:
         }
 
 
+# Two index lookups (primary key; the (workspace, external_id) unique index) whatever the
+# planner thinks of the workspace's size.
+_RESOLVE_SQL = """
+SELECT id, external_id FROM {table}
+WHERE id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))
+  AND workspace_id = %s AND deleted_at IS NULL
+UNION ALL
+SELECT id, external_id FROM {table}
+WHERE workspace_id = %s AND external_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))
+  AND deleted_at IS NULL
+"""
+
+
 def _resolve_customers(workspace_id: str, candidates: list[Candidate]) -> tuple[dict, dict]:
-    """One query for the whole batch: {cus_id: cus_id} and {external_id: cus_id}, live only."""
+    """One query for the whole batch: {cus_id: cus_id} and {external_id: cus_id}, live only.
+
+    Soft-deleted customers (deleted_at set) are unknown: their events are being purged."""
     ids = {c.customer_id for c in candidates if c.customer_id is not None}
     external_ids = {c.customer_external_id for c in candidates if c.customer_external_id is not None}
+    if not ids and not external_ids:
+        return {}, {}
+    if use_bulk_statement():
+        # Two JSON parameters instead of ~1,000 placeholders, which psycopg would splice into
+        # the query text one by one.
+        sql = _RESOLVE_SQL.format(table=connection.ops.quote_name(Customer._meta.db_table))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [
+                    orjson.dumps(list(ids)).decode(),
+                    workspace_id,
+                    workspace_id,
+                    orjson.dumps(list(external_ids)).decode(),
+                ],
+            )
+            found = cursor.fetchall()
+    else:
+        condition = Q(pk__in=ids) | Q(external_id__in=external_ids)
+        found = Customer.objects.filter(condition, workspace_id=workspace_id).values_list("id", "external_id")
     by_id: dict[str, str] = {}
     by_external: dict[str, str] = {}
-    if not ids and not external_ids:
-        return by_id, by_external
-    condition = Q()
-    if ids:
-        condition |= Q(pk__in=ids)
-    if external_ids:
-        condition |= Q(external_id__in=external_ids)
-    # Customer.objects excludes soft-deleted customers: their events are being purged.
-    for customer_id, external_id in Customer.objects.filter(condition, workspace_id=workspace_id).values_list(
-        "id", "external_id"
-    ):
+    for customer_id, external_id in found:
         by_id[customer_id] = customer_id
         if external_id is not None:
             by_external[external_id] = customer_id

@@ -30,7 +30,7 @@ class Row(NamedTuple):
     customer_id: str
     type: str
     timestamp: datetime
-    properties_json: str
+    properties_json: bytes
     idempotency_key: str | None
 
 
@@ -77,33 +77,28 @@ def insert_rows(workspace_id: str, rows: list[Row], received_at: datetime) -> li
 _INSERT_SQL = """
 INSERT INTO {table} (id, workspace_id, customer_id, type, "timestamp", properties, idempotency_key,
                      received_at)
-SELECT t.id, %s, t.customer_id, t.type, t.ts, t.properties::jsonb, t.idempotency_key, %s
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])
-     AS t(id, customer_id, type, ts, properties, idempotency_key)
+SELECT r.i, %s, r.c, r.t, r.ts, r.p, r.k, %s
+FROM json_to_recordset(%s::json) AS r(i text, c text, t text, ts timestamptz, p jsonb, k text)
 ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING customer_id
 """
 
 
 def _insert_postgresql(workspace_id: str, rows: list[Row], received_at: datetime) -> list[str]:
-    # One statement with eight array parameters: a constant query text whatever the batch size,
-    # one round trip, and ON CONFLICT resolves concurrent duplicates without an error.
-    customer_ids, types, timestamps, properties, keys = zip(*rows, strict=True)
+    # One statement whose rows travel as a single JSON document: one round trip, a constant
+    # query text, and orjson's C encoder instead of adapting thousands of Python values one by
+    # one (psycopg's text-array dumper escapes every string with a regex: a third of the time).
+    # Each event's properties are already serialized; orjson.Fragment embeds them as they are.
+    document = orjson.dumps(
+        [
+            {"i": event_id, "c": row.customer_id, "t": row.type, "ts": row.timestamp,
+             "p": orjson.Fragment(row.properties_json), "k": row.idempotency_key}
+            for event_id, row in zip(new_event_ids(len(rows)), rows, strict=True)
+        ]
+    )  # fmt: skip
     sql = _INSERT_SQL.format(table=connection.ops.quote_name(Event._meta.db_table))
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                workspace_id,
-                received_at,
-                new_event_ids(len(rows)),
-                list(customer_ids),
-                list(types),
-                list(timestamps),
-                list(properties),
-                list(keys),
-            ],
-        )
+        cursor.execute(sql, [workspace_id, received_at, document.decode()])
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -25,6 +25,7 @@ MAX_FUTURE = timedelta(hours=24)
 EVENT_FIELDS = frozenset(
     {"customer_id", "customer_external_id", "type", "timestamp", "properties", "idempotency_key"}
 )
+_CONTAINERS = (dict, list)
 TYPE_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 
 # code -> what it means; the OpenAPI description and the README list these.
@@ -58,7 +59,7 @@ class Candidate(NamedTuple):
     customer_external_id: str | None
     type: str
     timestamp: datetime
-    properties_json: str
+    properties_json: bytes
     idempotency_key: str | None
 
 
@@ -154,7 +155,9 @@ def validate_event(index: int, event: object, now: datetime) -> Candidate | Reje
         properties = {}
     elif type(properties) is not dict:
         return Rejection(index, "parameter_invalid", "properties", "properties must be a JSON object.")
-    elif _depth_exceeds(properties, MAX_PROPERTIES_DEPTH):
+    elif any(type(value) in _CONTAINERS for value in properties.values()) and _depth_exceeds(
+        properties, MAX_PROPERTIES_DEPTH
+    ):
         return Rejection(
             index,
             "properties_too_deep",
@@ -190,7 +193,7 @@ def validate_event(index: int, event: object, now: datetime) -> Candidate | Reje
         )
     if external_id is not None and "\x00" in external_id:
         return Rejection(index, "customer_not_found", "customer_external_id", _not_found(external_id, True))
-    return Candidate(index, customer_id, external_id, event_type, timestamp, properties_json.decode(), key)
+    return Candidate(index, customer_id, external_id, event_type, timestamp, properties_json, key)
 
 
 def _not_found(reference: str, external: bool) -> str:

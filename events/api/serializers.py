@@ -33,7 +33,7 @@ def event_representation(event: Event) -> dict:
 
 class EventSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="evt_...")
-    object = serializers.CharField(help_text="Always \"event\".")
+    object = serializers.CharField(help_text='Always "event".')
     customer = serializers.CharField(help_text="The customer's id (cus_...).")
     type = serializers.CharField()
     timestamp = serializers.DateTimeField(help_text="When it happened, UTC.")
@@ -81,7 +81,7 @@ class EventRejectionSerializer(serializers.Serializer):
 
 
 class EventBatchSerializer(serializers.Serializer):
-    object = serializers.CharField(help_text="Always \"event_batch\".")
+    object = serializers.CharField(help_text='Always "event_batch".')
     accepted = serializers.IntegerField(help_text="Events stored by this request.")
     duplicates = serializers.IntegerField(
         help_text="Valid events not stored again: their idempotency_key was already stored or repeated."
