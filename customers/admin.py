@@ -48,11 +48,18 @@ class CustomerAdmin(admin.ModelAdmin):
         "health_score",
         "health_status",
         "health_computed_at",
+        "health_breakdown",
         "metadata_pretty",
         "created_at",
         "updated_at",
     )
     show_full_result_count = False
+
+    @admin.display(description="health")
+    def health_breakdown(self, customer: Customer):
+        from health.admin import customer_health_panel
+
+        return customer_health_panel(customer)
 
     @admin.display(description="metadata")
     def metadata_pretty(self, customer: Customer):

@@ -1,0 +1,188 @@
+"""Health benchmark: full rescore + snapshot vs a plain GROUP BY floor, and API p95 at scale.
+
+Usage (PostgreSQL on 127.0.0.1, trust auth; builds and drops a scratch database):
+    .venv/bin/python benchmarks/health/bench.py --customers 100000 --events 10000000 \
+        --small-customers 10000 --small-events 1000000
+
+Everything runs against 127.0.0.1 only; every loop is bounded in count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--small-customers", type=int, default=10_000)
+    parser.add_argument("--small-events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--db", default="perly_health_bench")
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards.")
+    parser.add_argument("--reuse", action="store_true", help="Reuse an already generated scratch database.")
+    return parser.parse_args()
+
+
+ARGS = parse_args()
+os.environ.update(
+    DATABASE_URL=f"{ARGS.pg}/{ARGS.db}",
+    DJANGO_SETTINGS_MODULE="perly.settings",
+    SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef"),
+    DEBUG="false",
+)
+os.environ.pop("REDIS_URL", None)  # locmem cache, eager tasks: the server-time measurement needs no broker
+
+
+def admin_sql(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{ARGS.pg}/postgres", autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def create_database() -> None:
+    admin_sql(f"DROP DATABASE IF EXISTS {ARGS.db}")
+    admin_sql(f"CREATE DATABASE {ARGS.db}")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=os.environ
+    )
+
+
+def generate(cursor, workspace_id: str, prefix: str, customers: int, events: int, days: int) -> float:
+    """Customers and events with generate_series: activity skewed per customer so the scores spread."""
+    started = time.perf_counter()
+    cursor.execute(
+        """
+        INSERT INTO customers_customer (id, workspace_id, name, plan, owner, lifecycle_stage, metadata,
+                                        created_at, updated_at)
+        SELECT 'cus_' || %(p)s || lpad(i::text, 25, '0'), %(ws)s, 'Customer ' || i,
+               (ARRAY['starter','growth','business','enterprise'])[1 + i %% 4],
+               'owner' || (i %% 5) || '@bench.io', 'active', '{}'::jsonb, now(), now()
+        FROM generate_series(1, %(n)s) AS i
+        """,
+        {"p": prefix, "ws": workspace_id, "n": customers},
+    )
+    # Customer c's events: one in five has gone quiet (all 30-60 days old); the others are
+    # skewed towards recent days by a per-customer power, so scores spread over the range.
+    cursor.execute(
+        """
+        INSERT INTO events_event (id, workspace_id, customer_id, type, timestamp, properties, received_at)
+        SELECT 'evt_' || %(p)s || lpad(i::text, 25, '0'), %(ws)s, 'cus_' || %(p)s || lpad(c::text, 25, '0'),
+               'type' || (i %% (1 + c %% 9)),
+               now() - make_interval(secs => 86400 * CASE WHEN c %% 5 = 0 THEN 30 + random() * 30
+                                                    ELSE %(days)s * random() ^ (1 + c %% 4) END),
+               jsonb_build_object('user_id', 'u' || (i %% (1 + c %% 6))), now()
+        FROM (SELECT i, 1 + (i * 7919) %% %(n)s AS c FROM generate_series(1::bigint, %(e)s) AS i) AS g
+        """,
+        {"p": prefix, "ws": workspace_id, "n": customers, "e": events, "days": days},
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    if not ARGS.reuse:
+        create_database()
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from health import services
+    from perly.apikeys import api_key_create
+    from perly.models import Workspace
+
+    plans = [("big", ARGS.customers, ARGS.events), ("small", ARGS.small_customers, ARGS.small_events)]
+    workspaces = {}
+    if not ARGS.reuse:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE events_event SET UNLOGGED")  # scratch data: skip WAL while loading
+            # Load without the secondary indexes, then build them once (much faster than row by row).
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events_event' "
+                "AND indexname NOT LIKE '%%pkey'"
+            )
+            indexes = cursor.fetchall()
+            for index_name, _ in indexes:
+                cursor.execute(f'DROP INDEX "{index_name}"')
+            for name, customers, events in plans:
+                ws = Workspace.objects.create(slug=name, name=name)
+                seconds = generate(cursor, ws.id, name[0], customers, events, ARGS.days)
+                print(f"generated {name}: {customers:,} customers, {events:,} events in {seconds:.1f}s", flush=True)
+            started = time.perf_counter()
+            for _, definition in indexes:
+                cursor.execute(definition)
+            cursor.execute("ANALYZE")
+            print(f"indexes + analyze: {time.perf_counter() - started:.1f}s", flush=True)
+    for name, _, _ in plans:
+        workspaces[name] = Workspace.objects.get(slug=name)
+
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for name, customers, events in plans:
+        ws = workspaces[name]
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(
+                "SELECT customer_id, count(*) FROM events_event WHERE workspace_id = %s AND timestamp >= %s "
+                "AND timestamp < %s GROUP BY customer_id",
+                [ws.id, now - timedelta(days=30), now],
+            )
+            rows = len(cursor.fetchall())
+            floor = time.perf_counter() - started
+        timings = []
+        for _ in range(2):  # the first run notifies every first score; the second is a steady night
+            started = time.perf_counter()
+            scored = services.health_rollup(workspace_slug=name)
+            timings.append(time.perf_counter() - started)
+        print(
+            f"{name}: {customers:,} customers / {events:,} events: floor GROUP BY {floor:.2f}s ({rows:,} groups); "
+            f"rollup (rescore + snapshot) first {timings[0]:.2f}s, second {timings[1]:.2f}s "
+            f"= {timings[1] / floor:.1f}x floor; {scored:,} scored",
+            flush=True,
+        )
+
+    _, secret = api_key_create(workspace=workspaces["big"], scopes="health:read", rate_limit_read=1_000_000)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    for label, path in (
+        ("summary", "/v1/health/summary"),
+        ("summary?plan=growth", "/v1/health/summary?plan=growth"),
+        ("at-risk", "/v1/health/at-risk"),
+        ("at-risk page 50", None),
+    ):
+        if path is None:
+            cursor_id = client.get("/v1/health/at-risk?limit=100").json()["data"][-1]["customer"]["id"]
+            path = f"/v1/health/at-risk?limit=50&starting_after={cursor_id}"
+        samples = []
+        for _ in range(ARGS.requests):
+            started = time.perf_counter()
+            response = client.get(path)
+            samples.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.content
+        samples.sort()
+        p95 = samples[int(len(samples) * 0.95) - 1]
+        print(f"{label}: p50 {statistics.median(samples):.1f} ms, p95 {p95:.1f} ms ({ARGS.requests} requests)")
+
+    if not ARGS.keep:
+        connection.close()
+        admin_sql(f"DROP DATABASE IF EXISTS {ARGS.db}")
+
+
+if __name__ == "__main__":
+    main()
