@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -55,26 +57,66 @@ def retry_delay(step: int, rng: random.Random | None = None) -> float | None:
     return RETRY_SCHEDULE_SECONDS[step] * (1 + jitter)
 
 
-def _claim(message_id: str, now: datetime) -> bool:
-    """Conditional UPDATE: exactly one worker wins a due, unclaimed message."""
-    return bool(
-        WebhookMessage.objects.filter(
-            Q(locked_until__isnull=True) | Q(locked_until__lt=now),
-            pk=message_id,
-            status=MessageStatus.PENDING,
-            next_attempt_at__lte=now + timedelta(seconds=1),
-        ).update(locked_until=now + CLAIM_LEASE)
+@contextmanager
+def bookkeeping_transaction() -> Iterator[None]:
+    """A transaction for delivery bookkeeping (claims, attempts) that does not wait for the WAL
+    flush. Safe: losing its last instants in a database crash can only make a message look
+    undelivered, so it is sent again, which at-least-once delivery allows. The outbox rows
+    themselves are written by the caller's normal, durable transaction."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
+def _due_for_attempt(now: datetime) -> Q:
+    return Q(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now),
+        status=MessageStatus.PENDING,
+        next_attempt_at__lte=now + timedelta(seconds=1),
     )
 
 
-def webhook_message_deliver(*, message_id: str) -> str:
+def _claim_with_lease(message_id: str, now: datetime) -> bool:
+    """Portable claim: a conditional UPDATE that exactly one worker wins, leasing the row."""
+    with bookkeeping_transaction():
+        return bool(
+            WebhookMessage.objects.filter(_due_for_attempt(now), pk=message_id).update(
+                locked_until=now + CLAIM_LEASE
+            )
+        )
+
+
+def webhook_message_deliver(*, message_id: str, skip_locked: bool | None = None) -> str:
+    """Make one attempt at a due message. On PostgreSQL the message row stays locked (SKIP
+    LOCKED, so nobody waits) in one transaction around the attempt: a single commit per
+    delivery, and a crash simply rolls the claim back. Elsewhere a lease is claimed first."""
+    if skip_locked is None:
+        skip_locked = connection.features.has_select_for_update_skip_locked
     now = timezone.now()
-    if not _claim(message_id, now):
-        return "skipped: not due or claimed elsewhere"
-    message = WebhookMessage.objects.select_related("endpoint").get(pk=message_id)
+    if not skip_locked:
+        if not _claim_with_lease(message_id, now):
+            return "skipped: not due or claimed elsewhere"
+        with bookkeeping_transaction():
+            return _attempt(WebhookMessage.objects.select_related("endpoint").get(pk=message_id))
+    with bookkeeping_transaction():
+        message = (
+            WebhookMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("endpoint")
+            .filter(_due_for_attempt(now), pk=message_id)
+            .first()
+        )
+        if message is None:
+            return "skipped: not due or claimed elsewhere"
+        return _attempt(message)
+
+
+def _attempt(message: WebhookMessage) -> str:
+    """Sign, send and record one attempt; runs inside the caller's bookkeeping transaction."""
     endpoint = message.endpoint
     if not endpoint.deliverable:
-        WebhookMessage.objects.filter(pk=message_id).update(
+        WebhookMessage.objects.filter(pk=message.pk).update(
             status=MessageStatus.FAILED, last_error="The endpoint is disabled or inactive.", locked_until=None
         )
         return "failed: endpoint disabled"
@@ -137,24 +179,26 @@ def _record(message: WebhookMessage, endpoint: WebhookEndpoint, result: client.H
         outcome = AttemptOutcome.FAILED
         update.update(status=MessageStatus.FAILED, enqueued_at=None)
 
-    with transaction.atomic():
-        WebhookAttempt.objects.create(
-            message=message,
-            attempt_number=attempt_number,
-            outcome=outcome,
-            status_code=result.status_code,
-            duration_ms=result.duration_ms,
-            response_body=result.body,
-            error=error,
-            created_at=now,
-        )
-        WebhookMessage.objects.filter(pk=message.pk).update(**update)
-        _track_endpoint_health(endpoint, delivered=verdict == "delivered", now=now)
-        if outcome == AttemptOutcome.RETRYING and delay <= COUNTDOWN_MAX_SECONDS:
-            transaction.on_commit(lambda: enqueue_messages([message.pk], countdown=delay))
+    # Inside the caller's bookkeeping transaction: the attempt and the message move together.
+    WebhookAttempt.objects.create(
+        message=message,
+        attempt_number=attempt_number,
+        outcome=outcome,
+        status_code=result.status_code,
+        duration_ms=result.duration_ms,
+        response_body=result.body,
+        error=error,
+        created_at=now,
+    )
+    WebhookMessage.objects.filter(pk=message.pk).update(**update)
+    _track_endpoint_health(endpoint, delivered=verdict == "delivered", now=now)
+    if outcome == AttemptOutcome.RETRYING and delay <= COUNTDOWN_MAX_SECONDS:
+        transaction.on_commit(lambda: enqueue_messages([message.pk], countdown=delay))
     if verdict == "gone":
-        webhook_endpoint_set_status(
-            endpoint_id=endpoint.pk, enabled=False, reason="The endpoint answered 410 Gone."
+        transaction.on_commit(
+            lambda: webhook_endpoint_set_status(
+                endpoint_id=endpoint.pk, enabled=False, reason="The endpoint answered 410 Gone."
+            )
         )
     return f"{outcome} (attempt {attempt_number}{', HTTP ' + str(result.status_code) if result.status_code else ''})"
 

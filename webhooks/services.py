@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 import orjson
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from perly.crypto import decrypt_text, encrypt_text
@@ -270,18 +270,35 @@ def webhook_endpoint_send_test(*, workspace_id: str, endpoint_id: str) -> Webhoo
 
 def webhook_message_retry(*, message_id: str) -> WebhookMessage:
     """Send a message again now, with a fresh retry schedule (API retry and the admin's "retry now")."""
-    with transaction.atomic():
-        message = WebhookMessage.objects.select_for_update().select_related("endpoint").get(pk=message_id)
-        _require_deliverable(message.endpoint)
-        now = timezone.now()
-        if message.status == MessageStatus.PENDING and message.locked_until and message.locked_until > now:
-            raise ApiError(409, "delivery_in_progress", "This message is being delivered right now.")
-        message.status = MessageStatus.PENDING
-        message.retry_step = 0
-        message.next_attempt_at = now
-        message.enqueued_at = now
-        message.locked_until = None
-        message.delivered_at = None
-        message.save()
-        transaction.on_commit(lambda: enqueue_messages([message.id]))
+    in_progress = ApiError(
+        409, "delivery_in_progress", "This message is being delivered right now; retry later."
+    )
+    try:
+        with transaction.atomic():
+            return _message_retry(message_id, in_progress)
+    except DatabaseError as exc:
+        # NOWAIT failed (SQLSTATE 55P03): a worker holds the row for an attempt in flight.
+        if getattr(exc.__cause__, "sqlstate", None) == "55P03":
+            raise in_progress from None
+        raise
+
+
+def _message_retry(message_id: str, in_progress: ApiError) -> WebhookMessage:
+    message = (
+        WebhookMessage.objects.select_for_update(nowait=True, of=("self",))
+        .select_related("endpoint")
+        .get(pk=message_id)
+    )
+    _require_deliverable(message.endpoint)
+    now = timezone.now()
+    if message.status == MessageStatus.PENDING and message.locked_until and message.locked_until > now:
+        raise in_progress
+    message.status = MessageStatus.PENDING
+    message.retry_step = 0
+    message.next_attempt_at = now
+    message.enqueued_at = now
+    message.locked_until = None
+    message.delivered_at = None
+    message.save()
+    transaction.on_commit(lambda: enqueue_messages([message.id]))
     return message

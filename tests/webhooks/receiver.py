@@ -31,6 +31,7 @@ class Received:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real receiver
+    disable_nagle_algorithm = True  # small answers must not wait for delayed ACKs
 
     def _handle(self) -> None:
         receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
@@ -44,8 +45,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+        # Headers and body in one write: one packet per answer, like a production server.
+        self._headers_buffer.append(b"\r\n" + reply.body)
+        self.flush_headers()
 
     do_POST = _handle
     do_GET = _handle

@@ -77,7 +77,7 @@ class WebhookEndpointSerializer(StrictSerializerMixin, serializers.Serializer):
 
     id = serializers.CharField(read_only=True)
     object = serializers.CharField(read_only=True, default="webhook_endpoint")
-    url = serializers.CharField(max_length=2048, trim_whitespace=False)
+    url = serializers.CharField(trim_whitespace=False)  # length checked by validate_url_syntax
     description = serializers.CharField(max_length=500, allow_null=True, allow_blank=True, required=False)
     events = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
     active = serializers.BooleanField(required=False)
