@@ -11,7 +11,10 @@ from tests.integrations.fakes.stripe import FakeStripe
 
 STRIPE_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 HUBSPOT_TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
-SALESFORCE_CLIENT = {"client_id": "3MVG9fakeClientId000000000000", "client_secret": "fake-client-secret-0123456789abcdef"}
+SALESFORCE_CLIENT = {
+    "client_id": "3MVG9fakeClientId000000000000",
+    "client_secret": "fake-client-secret-0123456789abcdef",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +42,9 @@ def fake_hubspot():
 
 @pytest.fixture
 def fake_salesforce():
-    fake = FakeSalesforce(clients=((SALESFORCE_CLIENT["client_id"], SALESFORCE_CLIENT["client_secret"]),),
-                          batch_size=2).start()
+    fake = FakeSalesforce(
+        clients=((SALESFORCE_CLIENT["client_id"], SALESFORCE_CLIENT["client_secret"]),), batch_size=2
+    ).start()
     with override_settings(SALESFORCE_LOGIN_URL=fake.url):
         yield fake
     fake.stop()

@@ -42,7 +42,9 @@ def test_rejected_credentials_get_the_providers_reason_and_store_nothing(client,
     assert error["code"] == "integration_credentials_invalid"
     assert error["type"] == "invalid_request_error"
     assert error["param"] == "credentials"
-    assert error["message"].startswith("stripe rejected these credentials: Stripe answered 401: Invalid API Key")
+    assert error["message"].startswith(
+        "stripe rejected these credentials: Stripe answered 401: Invalid API Key"
+    )
     assert "wrongwrong" not in response.content.decode()
     assert Integration.objects.count() == 0
 
@@ -67,23 +69,54 @@ def test_a_disconnected_integration_does_not_block_a_new_one(client, connect_str
 @pytest.mark.parametrize(
     ("body", "param", "code"),
     [
-        ({"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}, "config": {"sync_interval_minutes": 14}},
-         "config[sync_interval_minutes]", "parameter_invalid"),
-        ({"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}, "config": {"colour": "red"}},
-         "config[colour]", "parameter_unknown"),
-        ({"provider": "stripe", "credentials": {"api_key": STRIPE_KEY, "extra": "x"}},
-         "credentials[extra]", "parameter_unknown"),
-        ({"provider": "stripe", "credentials": {"api_key": "pk_test_publishable"}},
-         "credentials[api_key]", "parameter_invalid"),
-        ({"provider": "salesforce", "credentials": {"client_id": "x"}}, "credentials[client_secret]",
-         "parameter_missing"),
-        ({"provider": "salesforce", "credentials": {"client_id": "x", "client_secret": "y",
-                                                    "login_url": "https://evil.example.com"}},
-         "credentials[login_url]", "parameter_invalid"),
+        (
+            {
+                "provider": "stripe",
+                "credentials": {"api_key": STRIPE_KEY},
+                "config": {"sync_interval_minutes": 14},
+            },
+            "config[sync_interval_minutes]",
+            "parameter_invalid",
+        ),
+        (
+            {"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}, "config": {"colour": "red"}},
+            "config[colour]",
+            "parameter_unknown",
+        ),
+        (
+            {"provider": "stripe", "credentials": {"api_key": STRIPE_KEY, "extra": "x"}},
+            "credentials[extra]",
+            "parameter_unknown",
+        ),
+        (
+            {"provider": "stripe", "credentials": {"api_key": "pk_test_publishable"}},
+            "credentials[api_key]",
+            "parameter_invalid",
+        ),
+        (
+            {"provider": "salesforce", "credentials": {"client_id": "x"}},
+            "credentials[client_secret]",
+            "parameter_missing",
+        ),
+        (
+            {
+                "provider": "salesforce",
+                "credentials": {
+                    "client_id": "x",
+                    "client_secret": "y",
+                    "login_url": "https://evil.example.com",
+                },
+            },
+            "credentials[login_url]",
+            "parameter_invalid",
+        ),
         ({"provider": "zendesk", "credentials": {}}, "provider", "parameter_invalid"),
         ({"credentials": {"api_key": STRIPE_KEY}}, "provider", "parameter_missing"),
-        ({"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}, "status": "active"}, "status",
-         "parameter_unknown"),
+        (
+            {"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}, "status": "active"},
+            "status",
+            "parameter_unknown",
+        ),
     ],
 )
 def test_invalid_bodies_get_400_naming_the_field(client, fake_stripe, body, param, code):
@@ -162,7 +195,11 @@ def test_sync_now_answers_202_then_409_while_the_run_is_queued(client, connect_s
     run = response.json()
     assert run["id"].startswith("sync_")
     assert (run["object"], run["status"], run["trigger"], run["integration"]) == (
-        "sync_run", "queued", "manual", integration["id"])
+        "sync_run",
+        "queued",
+        "manual",
+        integration["id"],
+    )
 
 
 def test_disconnect_wipes_credentials_keeps_history_and_refuses_syncs(client, connect_stripe):
@@ -204,6 +241,6 @@ def test_the_secret_never_appears_in_responses_logs_or_admin(client, fake_stripe
 
     assert all(r.status_code == 200 for r in seen[1:])
     texts = [r.content.decode() for r in seen] + [caplog.text]
-    secret_part = STRIPE_KEY[len("sk_test_"):]
+    secret_part = STRIPE_KEY[len("sk_test_") :]
     assert not [t for t in texts if secret_part in t]
     assert "sk_…p7dc" in seen[4].content.decode()
