@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDate
@@ -49,7 +50,12 @@ def event_aggregates(
             users=Count(KeyTextTransform("user_id", "properties"), distinct=True),
         )
     )
-    windowed = {row["customer_id"]: row for row in rows}
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The distinct counts sort the window by customer: keep that sort in memory, not on disk.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        windowed = {row["customer_id"]: row for row in rows}
 
     customers = Customer.objects.filter(workspace_id=workspace_id)
     if ids is not None:

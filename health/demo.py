@@ -18,6 +18,8 @@ def seed(workspace: Workspace) -> None:
         return  # the events demo did not run: nothing to score
     today = timezone.now().date()
     services.health_backfill(
-        start=today - timedelta(days=HISTORY_DAYS), end=today - timedelta(days=1), workspace_slug=workspace.slug
+        start=today - timedelta(days=HISTORY_DAYS),
+        end=today - timedelta(days=1),
+        workspace_slug=workspace.slug,
     )
     services.health_rollup(workspace_slug=workspace.slug)  # today, and the current scores

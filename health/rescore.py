@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from customers.models import Customer
+from health.bulk import pg_update, pg_upsert
 from health.compute import event_aggregates
 from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
 from health.representation import health_representation
@@ -112,26 +114,11 @@ def _write_chunk(*, workspace_id, model, results, as_of, snapshot_date, write_cu
                     )
                 )
             notifications = _notifications(model, rows, previous)
-            CustomerHealth.objects.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=["customer"],
-                update_fields=[
-                    "score",
-                    "status",
-                    "confidence",
-                    "model_version",
-                    "signals",
-                    "computed_at",
-                    "notified_score",
-                    "notified_status",
-                ],
-            )
-            _update_customers([(row.customer_id, row.score, row.status, as_of) for row in rows])
+            _save_current(rows)
             if notifications:
                 _publish(workspace_id, rows, notifications, as_of)
         if snapshot_date is not None:
-            HealthSnapshot.objects.bulk_create(
+            _save_snapshots(
                 [
                     HealthSnapshot(
                         workspace_id=workspace_id,
@@ -145,11 +132,68 @@ def _write_chunk(*, workspace_id, model, results, as_of, snapshot_date, write_cu
                     )
                     for customer_id, result in results
                     if result.score is not None
-                ],
-                update_conflicts=True,
-                unique_fields=["customer", "date"],
-                update_fields=["score", "status", "confidence", "model_version", "computed_at"],
+                ]
             )
+
+
+_HEALTH_COLUMNS = (
+    "score",
+    "status",
+    "confidence",
+    "model_version",
+    "signals",
+    "computed_at",
+    "notified_score",
+    "notified_status",
+)
+_SNAPSHOT_COLUMNS = ("score", "status", "confidence", "model_version", "computed_at")
+
+
+def _save_current(rows: list[CustomerHealth]) -> None:
+    """Upsert the current scores and mirror score/status onto Customer (lists filter on them)."""
+    if connection.vendor == "postgresql":
+        pg_upsert(
+            table=CustomerHealth._meta.db_table,
+            columns=("customer_id", "workspace_id", *_HEALTH_COLUMNS),
+            rows=[
+                (row.customer_id, row.workspace_id, *(getattr(row, c) for c in _HEALTH_COLUMNS))
+                for row in rows
+            ],
+            conflict=("customer_id",),
+            update=_HEALTH_COLUMNS,
+        )
+        pg_update(
+            table=Customer._meta.db_table,
+            key="id",
+            columns=("health_score", "health_status", "health_computed_at"),
+            rows=[(row.customer_id, row.score, row.status, row.computed_at) for row in rows],
+        )
+        return
+    CustomerHealth.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["customer"], update_fields=list(_HEALTH_COLUMNS)
+    )
+    for row in rows:
+        Customer.all_objects.filter(pk=row.customer_id).update(
+            health_score=row.score, health_status=row.status, health_computed_at=row.computed_at
+        )
+
+
+def _save_snapshots(rows: list[HealthSnapshot]) -> None:
+    if connection.vendor == "postgresql":
+        pg_upsert(
+            table=HealthSnapshot._meta.db_table,
+            columns=("workspace_id", "customer_id", "date", *_SNAPSHOT_COLUMNS),
+            rows=[
+                (r.workspace_id, r.customer_id, r.date, *(getattr(r, c) for c in _SNAPSHOT_COLUMNS))
+                for r in rows
+            ],
+            conflict=("customer_id", "date"),
+            update=_SNAPSHOT_COLUMNS,
+        )
+        return
+    HealthSnapshot.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["customer", "date"], update_fields=list(_SNAPSHOT_COLUMNS)
+    )
 
 
 def _notifications(model: HealthModel, rows: list[CustomerHealth], previous: dict) -> dict[str, list[tuple]]:
@@ -213,31 +257,3 @@ def _publish(workspace_id: str, rows: list[CustomerHealth], notifications: dict,
                 data_object=data,
                 previous_attributes=previous_attributes,
             )
-
-
-_UPDATE_CUSTOMERS_SQL = (
-    "UPDATE customers_customer AS c SET health_score = v.score, health_status = v.status, "
-    "health_computed_at = v.at FROM (VALUES {values}) AS v(id, score, status, at) WHERE c.id = v.id"
-)
-
-
-def _update_customers(rows: list[tuple[str, float | None, str, datetime]]) -> None:
-    """Mirror score/status onto Customer in one statement per chunk (lists filter on these)."""
-    if not rows:
-        return
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            values = ",".join(["(%s, %s::double precision, %s, %s::timestamptz)"] * len(rows))
-            params = [value for row in rows for value in row]
-            # Only placeholders are formatted in; every value is a query parameter.
-            sql = _UPDATE_CUSTOMERS_SQL.format(values=values)
-            cursor.execute(sql, params)
-            return
-        cursor.executemany(
-            "UPDATE customers_customer SET health_score = %s, health_status = %s, health_computed_at = %s "
-            "WHERE id = %s",
-            [
-                (score, status, connection.ops.adapt_datetimefield_value(at), customer_id)
-                for customer_id, score, status, at in rows
-            ],
-        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.models import HealthStatus
@@ -12,6 +13,7 @@ from health.signals import CATALOG, CATEGORIES
 from perly.api import StrictSerializerMixin
 
 
+@extend_schema_field({"type": "number", "minimum": 0, "maximum": 100})
 class NumberField(serializers.Field):
     """A JSON number (not a string, not a boolean), finite."""
 
@@ -31,6 +33,13 @@ class ThresholdsSerializer(StrictSerializerMixin, serializers.Serializer):
     at_risk = NumberField(required=False, help_text="Scores below this are at_risk (default 40).")
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {key: {"type": "number", "minimum": 0} for key in CATALOG},
+        "additionalProperties": False,
+    }
+)
 class WeightsField(serializers.Field):
     """An object of signal key -> non-negative number."""
 

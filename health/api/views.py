@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -124,6 +126,11 @@ class HealthSummaryViewSet(_CustomerScoped):
         for name in ("plan", "owner"):
             if name in params and not params[name].strip():
                 raise invalid(name, f"{name} must not be empty.")
+        if "owner" in params:
+            try:
+                validate_email(params["owner"])
+            except ValidationError:
+                raise invalid("owner", "owner: Enter a valid email address.") from None
         return Response(
             selectors.health_summary(
                 workspace_id=self.workspace_id,
