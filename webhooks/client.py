@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests_hardened import Config, HTTPSession
 
-from webhooks.ssrf import UrlNotAllowed, resolve_checked
+from webhooks.ssrf import UrlNotAllowed, check_scheme, resolve_checked
 
 USER_AGENT = "Perly-Webhooks/1"
 TIMEOUT_SECONDS = 15.0
@@ -124,6 +124,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         return int((time.monotonic() - started) * 1000)
 
     try:
+        check_scheme(url)
         with _session().post(
             url, data=body, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False
         ) as response:

@@ -120,13 +120,18 @@ def resolve_checked(host: str, port: int) -> str:
     return str(addresses[0])
 
 
+def check_scheme(url: str) -> None:
+    """Plain http only while the development flag is on (checked again on every attempt)."""
+    if urlsplit(url).scheme != "https" and not _allow_private():
+        raise UrlNotAllowed("Webhook URLs must use https.")
+
+
 def check_url(url: str) -> None:
     """Full check at creation: syntax, then every resolved address. A host that does not
     resolve now is accepted (DNS may be catching up); every attempt checks again."""
     validate_url_syntax(url)
+    check_scheme(url)
     parts = urlsplit(url)
-    if parts.scheme != "https" and not _allow_private():
-        raise UrlNotAllowed("Webhook URLs must use https.")
     try:
         resolve_checked(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
     except (socket.gaierror, UnicodeError):

@@ -113,7 +113,9 @@ def main() -> None:
         finally:
             worker.stop()
         rate = delivered / seconds
-        print(f"perly, {args.concurrency} worker processes: {delivered} deliveries in {seconds:.2f} s = {rate:.0f}/s")
+        print(
+            f"perly, {args.concurrency} worker processes: {delivered} deliveries in {seconds:.2f} s = {rate:.0f}/s"
+        )
         print(f"ratio: {rate / floor:.0%} of the plain loop (target >= 60%)")
     celery_app.close()
 

@@ -73,3 +73,37 @@ def fake_dns(monkeypatch):
         return calls
 
     return configure
+
+
+@pytest.fixture
+def publish(client, django_capture_on_commit_callbacks):
+    """Run an API call and its on_commit hooks (eager tasks: the deliveries happen right here)."""
+
+    def run(method: str, path: str, data: dict | None = None):
+        with django_capture_on_commit_callbacks(execute=True):
+            return getattr(client, method)(path, data)
+
+    return run
+
+
+@pytest.fixture
+def attempt_again(django_capture_on_commit_callbacks):
+    """Make a pending message due now (time travel over its retry delay) and attempt it."""
+    from django.utils import timezone
+
+    from webhooks.delivery import webhook_message_deliver
+    from webhooks.models import WebhookMessage
+
+    def run(message_id: str) -> str:
+        WebhookMessage.objects.filter(pk=message_id).update(next_attempt_at=timezone.now())
+        with django_capture_on_commit_callbacks(execute=True):
+            return webhook_message_deliver(message_id=message_id)
+
+    return run
+
+
+def verify(secret: str, request) -> dict:
+    """Verify a received request exactly as a customer would, with the standardwebhooks package."""
+    import standardwebhooks
+
+    return standardwebhooks.Webhook(secret).verify(request.body, request.headers)

@@ -54,7 +54,9 @@ def test_retrieve_and_list_never_show_the_secret(client, endpoint):
 
 
 def test_patch_changes_only_the_fields_sent(client, endpoint):
-    response = client.patch(f"/v1/webhooks/{endpoint['id']}", {"events": ["customer.deleted"], "active": False})
+    response = client.patch(
+        f"/v1/webhooks/{endpoint['id']}", {"events": ["customer.deleted"], "active": False}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["events"] == ["customer.deleted"]
@@ -70,7 +72,9 @@ def test_delete_answers_the_deleted_object(client, endpoint):
 
 
 def test_unknown_event_type_lists_the_valid_ones(client, receiver):
-    response = client.post("/v1/webhooks", {"url": receiver.url(), "events": ["customer.created", "customer.exploded"]})
+    response = client.post(
+        "/v1/webhooks", {"url": receiver.url(), "events": ["customer.created", "customer.exploded"]}
+    )
     assert response.status_code == 400
     valid = ", ".join(valid_subscriptions())
     message = f"events: Unknown event type: 'customer.exploded'. Valid types: {valid}."
@@ -99,7 +103,10 @@ def test_wildcard_cannot_be_mixed_with_types(client, receiver):
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("http://hooks.example.com/x", "url must be an absolute https:// URL, such as 'https://example.com/hooks'."),
+        (
+            "http://hooks.example.com/x",
+            "url must be an absolute https:// URL, such as 'https://example.com/hooks'.",
+        ),
         ("/relative/path", "url must be an absolute https:// URL, such as 'https://example.com/hooks'."),
         ("ftp://example.com/x", "url must be an absolute https:// URL, such as 'https://example.com/hooks'."),
         ("https://user:pass@example.com/x", "url must not contain credentials (user:password@)."),
@@ -190,7 +197,9 @@ def test_read_scope_cannot_create(make_client, workspace, receiver):
     ],
 )
 def test_another_workspaces_endpoint_is_404(other_client, endpoint, method, path):
-    response = getattr(other_client, method)(path.format(id=endpoint["id"]), {} if method == "patch" else None)
+    response = getattr(other_client, method)(
+        path.format(id=endpoint["id"]), {} if method == "patch" else None
+    )
     assert response.status_code == 404
     assert error(response)["code"] == "resource_missing"
 
