@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
-from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+from rest_framework.exceptions import ErrorDetail, MethodNotAllowed, NotFound, ValidationError
 from rest_framework.fields import empty
 
 from perly.errors import not_found_message
@@ -29,6 +29,8 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
     id_prefix: str = ""
     resource_name: str = "object"
     lookup_value_regex = "[^/]+"
+    # No OPTIONS (DRF's metadata would run object lookups without an id) and no TRACE: a 405.
+    http_method_names = ["get", "post", "put", "patch", "delete", "head"]
     extra_query_params: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs):
@@ -52,7 +54,7 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
         not_found = NotFound(not_found_message(self.resource_name, object_id))
         if not is_valid_id(object_id, self.id_prefix):
             raise not_found
-        obj = self.get_queryset().filter(pk=object_id).first()
+        obj = next(iter(self.get_queryset().filter(pk=object_id)[:1]), None)
         if obj is None:
             raise not_found
         self.check_object_permissions(self.request, obj)
@@ -67,6 +69,10 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
         return allowed
 
     def initial(self, request, *args, **kwargs):
+        # An undeclared method is a 405 whatever its query string says (DRF would check it later).
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise MethodNotAllowed(request.method)
         super().initial(request, *args, **kwargs)
         unknown = sorted(set(request.query_params) - self.allowed_query_params())
         if unknown:
@@ -83,6 +89,11 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
                 self, "repeatable_params", ()
             ):
                 raise _error(name, f"{name} may be given only once.")
+        for name in sorted(request.query_params):
+            # A parameter that is present must say something: `?created_before=` is a mistake,
+            # not "no filter" (the OpenAPI hook documents minLength 1 for every query parameter).
+            if any(value == "" for value in request.query_params.getlist(name)):
+                raise _error(name, f"{name} must not be empty; leave the parameter out instead.")
 
 
 class StrictSerializerMixin:

@@ -1,3 +1,5 @@
+import os
+
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
@@ -21,6 +23,11 @@ urlpatterns = [
     path("readyz", views.readyz),
     path("admin/", admin.site.urls),
 ]
+
+# benchmarks/api compares the API with a bare Django view on the same server; that view exists
+# only when the benchmark starts the server with this variable, never in production.
+if os.environ.get("PERLY_BENCHMARK_BASELINE") == "1":
+    urlpatterns.insert(0, path("", include("benchmarks.api.baseline_urls")))
 
 handler404 = "perly.errors.handler404"
 handler500 = "perly.errors.handler500"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -11,8 +13,14 @@ from perly.api import MetadataField, StrictSerializerMixin
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
-def iso(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+def iso(value: datetime | None) -> str | None:
+    """`2026-11-26T04:27:32Z`. isoformat is several times faster than strftime (lists call this
+    200 times a page)."""
+    if value is None:
+        return None
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 class HealthSummarySerializer(serializers.Serializer):
@@ -65,29 +73,55 @@ class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
         return customer_representation(customer)
 
 
+# The columns the API object is built from: lists fetch just these as dicts (`.values()`), which
+# skips building a model instance per row, the largest cost of a 100-customer page.
+REPRESENTATION_FIELDS = (
+    "id",
+    "name",
+    "email",
+    "domain",
+    "external_id",
+    "plan",
+    "owner",
+    "lifecycle_stage",
+    "metadata",
+    "health_score",
+    "health_status",
+    "health_computed_at",
+    "created_at",
+    "updated_at",
+)
+
+
 def health_summary(customer: Customer) -> dict | None:
-    if customer.health_computed_at is None:
+    return _health(vars(customer))
+
+
+def _health(row: Mapping) -> dict | None:
+    if row["health_computed_at"] is None:
         return None
     return {
-        "score": customer.health_score,
-        "status": customer.health_status or HealthStatus.UNKNOWN,
-        "computed_at": iso(customer.health_computed_at),
+        "score": row["health_score"],
+        "status": row["health_status"] or HealthStatus.UNKNOWN,
+        "computed_at": iso(row["health_computed_at"]),
     }
 
 
-def customer_representation(customer: Customer) -> dict:
+def customer_representation(customer: Customer | Mapping) -> dict:
+    """The API object, from a Customer or from a `.values(*REPRESENTATION_FIELDS)` row."""
+    row = customer if isinstance(customer, Mapping) else vars(customer)
     return {
-        "id": customer.id,
+        "id": row["id"],
         "object": "customer",
-        "name": customer.name,
-        "email": customer.email,
-        "domain": customer.domain,
-        "external_id": customer.external_id,
-        "plan": customer.plan,
-        "owner": customer.owner,
-        "lifecycle_stage": customer.lifecycle_stage,
-        "metadata": customer.metadata or {},
-        "health": health_summary(customer),
-        "created_at": iso(customer.created_at),
-        "updated_at": iso(customer.updated_at),
+        "name": row["name"],
+        "email": row["email"],
+        "domain": row["domain"],
+        "external_id": row["external_id"],
+        "plan": row["plan"],
+        "owner": row["owner"],
+        "lifecycle_stage": row["lifecycle_stage"],
+        "metadata": row["metadata"] or {},
+        "health": _health(row),
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
     }

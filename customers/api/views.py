@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from customers import services
-from customers.api.serializers import CustomerSerializer, customer_representation
+from customers.api.serializers import REPRESENTATION_FIELDS, CustomerSerializer, customer_representation
 from customers.filtersets import CustomerFilterSet
 from customers.models import Customer
 from perly.api import WorkspaceScopedViewSet
@@ -52,11 +52,12 @@ class CustomerViewSet(WorkspaceScopedViewSet):
     id_prefix = "cus"
     resource_name = "customer"
 
-    # Responses are built by customer_representation directly: it runs for up to 100 customers
-    # per list page, and the serializer adds nothing on output.
+    # Responses are built by customer_representation directly (the serializer adds nothing on
+    # output); a list page reads plain rows, not model instances.
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response([customer_representation(customer) for customer in page])
+        rows = self.filter_queryset(self.get_queryset()).values(*REPRESENTATION_FIELDS)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([customer_representation(row) for row in page])
 
     def retrieve(self, request, *args, **kwargs):
         return Response(customer_representation(self.get_object()))
