@@ -104,6 +104,8 @@ def _insert_postgresql(workspace_id: str, rows: list[Row], received_at: datetime
 
 
 def _insert_portable(workspace_id: str, rows: list[Row], received_at: datetime) -> list[str]:
+    # Look the keys up, then insert the rest; a concurrent batch that stores one of them in
+    # between makes the insert fail on the unique index and insert_rows retries.
     keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
     existing: set[str] = set()
     for start in range(0, len(keys), 500):
@@ -113,21 +115,39 @@ def _insert_portable(workspace_id: str, rows: list[Row], received_at: datetime) 
             ).values_list("idempotency_key", flat=True)
         )
     fresh = [row for row in rows if row.idempotency_key is None or row.idempotency_key not in existing]
-    ids = new_event_ids(len(fresh))
-    Event.objects.bulk_create(
-        [
-            Event(
-                id=event_id,
-                workspace_id=workspace_id,
-                customer_id=row.customer_id,
-                type=row.type,
-                timestamp=row.timestamp,
-                properties=orjson.loads(row.properties_json),
-                idempotency_key=row.idempotency_key,
-                received_at=received_at,
-            )
-            for event_id, row in zip(ids, fresh, strict=True)
-        ],
-        batch_size=250,
+    # executemany, not bulk_create: model instances and per-field preparation cost ~5x more.
+    ops = connection.ops
+    properties_field = Event._meta.get_field("properties")
+    received = ops.adapt_datetimefield_value(received_at)
+    params = [
+        (
+            event_id,
+            workspace_id,
+            row.customer_id,
+            row.type,
+            ops.adapt_datetimefield_value(row.timestamp),
+            properties_field.get_db_prep_save(orjson.loads(row.properties_json), connection),
+            row.idempotency_key,
+            received,
+        )
+        for event_id, row in zip(new_event_ids(len(fresh)), fresh, strict=True)
+    ]
+    columns = ", ".join(
+        ops.quote_name(name)
+        for name in (
+            "id",
+            "workspace_id",
+            "customer_id",
+            "type",
+            "timestamp",
+            "properties",
+            "idempotency_key",
+            "received_at",
+        )
     )
+    table = ops.quote_name(Event._meta.db_table)
+    # Only quoted identifiers from the model are interpolated; values are parameters.
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * 8)})"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
     return [row.customer_id for row in fresh]
