@@ -63,6 +63,7 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs
+            disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
 
             def _handle(self):
                 parts = urlsplit(self.path)
