@@ -244,3 +244,12 @@ def test_the_secret_never_appears_in_responses_logs_or_admin(client, fake_stripe
     secret_part = STRIPE_KEY[len("sk_test_") :]
     assert not [t for t in texts if secret_part in t]
     assert "sk_…p7dc" in seen[4].content.decode()
+
+
+def test_every_endpoint_is_in_the_openapi_document(anon_client):
+    paths = anon_client.get("/v1/openapi.json").json()["paths"]
+
+    assert set(paths["/v1/integrations"]) >= {"get", "post"}
+    assert set(paths["/v1/integrations/{id}"]) >= {"get", "delete"}
+    assert "202" in paths["/v1/integrations/{id}/sync"]["post"]["responses"]
+    assert "409" in paths["/v1/integrations/{id}/sync"]["post"]["responses"]
