@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
@@ -85,6 +86,22 @@ def rescore(
     return len(results)
 
 
+@dataclass(slots=True)
+class CurrentRow:
+    """A CustomerHealth row to write (plain objects: model instances cost more than the write)."""
+
+    customer_id: str
+    workspace_id: str
+    score: float | None
+    status: str
+    confidence: float
+    model_version: int
+    signals: list
+    computed_at: datetime
+    notified_score: float | None
+    notified_status: str | None
+
+
 def _write_chunk(*, workspace_id, model, results, as_of, snapshot_date, write_current) -> None:
     ids = [customer_id for customer_id, _ in results]
     with transaction.atomic():
@@ -100,7 +117,7 @@ def _write_chunk(*, workspace_id, model, results, as_of, snapshot_date, write_cu
                 status = model.status_for(result.score)
                 before = previous.get(customer_id) or {}
                 rows.append(
-                    CustomerHealth(
+                    CurrentRow(
                         customer_id=customer_id,
                         workspace_id=workspace_id,
                         score=result.score,
@@ -120,15 +137,15 @@ def _write_chunk(*, workspace_id, model, results, as_of, snapshot_date, write_cu
         if snapshot_date is not None:
             _save_snapshots(
                 [
-                    HealthSnapshot(
-                        workspace_id=workspace_id,
-                        customer_id=customer_id,
-                        date=snapshot_date,
-                        score=result.score,
-                        status=model.status_for(result.score),
-                        confidence=result.confidence,
-                        model_version=model.version,
-                        computed_at=as_of,
+                    (
+                        workspace_id,
+                        customer_id,
+                        snapshot_date,
+                        result.score,
+                        model.status_for(result.score),
+                        result.confidence,
+                        model.version,
+                        as_of,
                     )
                     for customer_id, result in results
                     if result.score is not None
@@ -149,7 +166,7 @@ _HEALTH_COLUMNS = (
 _SNAPSHOT_COLUMNS = ("score", "status", "confidence", "model_version", "computed_at")
 
 
-def _save_current(rows: list[CustomerHealth]) -> None:
+def _save_current(rows: list[CurrentRow]) -> None:
     """Upsert the current scores and mirror score/status onto Customer (lists filter on them)."""
     if connection.vendor == "postgresql":
         pg_upsert(
@@ -170,7 +187,10 @@ def _save_current(rows: list[CustomerHealth]) -> None:
         )
         return
     CustomerHealth.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["customer"], update_fields=list(_HEALTH_COLUMNS)
+        [CustomerHealth(**{field: getattr(row, field) for field in CurrentRow.__slots__}) for row in rows],
+        update_conflicts=True,
+        unique_fields=["customer"],
+        update_fields=list(_HEALTH_COLUMNS),
     )
     for row in rows:
         Customer.all_objects.filter(pk=row.customer_id).update(
@@ -178,25 +198,27 @@ def _save_current(rows: list[CustomerHealth]) -> None:
         )
 
 
-def _save_snapshots(rows: list[HealthSnapshot]) -> None:
+def _save_snapshots(rows: list[tuple]) -> None:
+    """rows: (workspace_id, customer_id, date, score, status, confidence, model_version, computed_at)."""
+    columns = ("workspace_id", "customer_id", "date", *_SNAPSHOT_COLUMNS)
     if connection.vendor == "postgresql":
         pg_upsert(
             table=HealthSnapshot._meta.db_table,
-            columns=("workspace_id", "customer_id", "date", *_SNAPSHOT_COLUMNS),
-            rows=[
-                (r.workspace_id, r.customer_id, r.date, *(getattr(r, c) for c in _SNAPSHOT_COLUMNS))
-                for r in rows
-            ],
+            columns=columns,
+            rows=rows,
             conflict=("customer_id", "date"),
             update=_SNAPSHOT_COLUMNS,
         )
         return
     HealthSnapshot.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["customer", "date"], update_fields=list(_SNAPSHOT_COLUMNS)
+        [HealthSnapshot(**dict(zip(columns, row, strict=True))) for row in rows],
+        update_conflicts=True,
+        unique_fields=["customer", "date"],
+        update_fields=list(_SNAPSHOT_COLUMNS),
     )
 
 
-def _notifications(model: HealthModel, rows: list[CustomerHealth], previous: dict) -> dict[str, list[tuple]]:
+def _notifications(model: HealthModel, rows: list[CurrentRow], previous: dict) -> dict[str, list[tuple]]:
     """Which webhooks each customer's new score triggers; updates the rows' notified_* fields.
 
     score_changed: moved >= 5 points from the last notified score, or the status changed.
@@ -226,7 +248,7 @@ def _notifications(model: HealthModel, rows: list[CustomerHealth], previous: dic
     return out
 
 
-def _publish(workspace_id: str, rows: list[CustomerHealth], notifications: dict, as_of: datetime) -> None:
+def _publish(workspace_id: str, rows: list[CurrentRow], notifications: dict, as_of: datetime) -> None:
     today = as_of.date()
     past = {
         (customer_id, day): score
