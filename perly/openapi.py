@@ -90,6 +90,13 @@ def _headers() -> dict:
     }
 
 
+def _require_non_empty(schema: dict) -> None:
+    """WorkspaceScopedViewSet refuses an empty query parameter (`?plan=`): say so in the spec."""
+    target = schema.get("items", schema) if schema.get("type") == "array" else schema
+    if target.get("type") == "string" and "enum" not in target:
+        target.setdefault("minLength", 1)
+
+
 def add_conventions(result, generator, request, public):
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = ERROR_SCHEMA
@@ -116,6 +123,9 @@ def add_conventions(result, generator, request, public):
                     "headers": _headers(),
                     "content": {"application/json": {"schema": error_ref}},
                 }
+            for param in operation.get("parameters", []):
+                if param.get("in") == "query":
+                    _require_non_empty(param.get("schema", {}))
             if method == "post" and not public_path:
                 params = operation.setdefault("parameters", [])
                 if not any(p.get("name") == "Idempotency-Key" for p in params):
