@@ -63,9 +63,12 @@ class Customer(models.Model):
                 fields=["workspace", "external_id"],
                 condition=models.Q(external_id__isnull=False),
                 name="customer_external_id_unique",
+                violation_error_message="A customer with this external_id already exists in this workspace.",
             )
         ]
         indexes = [
+            # Newest-first pages of one workspace: an index range scan at any depth.
+            models.Index(fields=["workspace", "-id"], name="customer_ws_id_idx"),
             models.Index(fields=["workspace", "email"], name="customer_ws_email_idx"),
             models.Index(fields=["workspace", "domain"], name="customer_ws_domain_idx"),
             models.Index(fields=["workspace", "plan"], name="customer_ws_plan_idx"),

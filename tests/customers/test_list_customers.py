@@ -93,7 +93,7 @@ def test_empty_list(client):
     assert _page(client) == {"object": "list", "url": "/v1/customers", "has_more": False, "data": []}
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "", "1.5", " 5"])
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5", " 5"])
 def test_bad_limit_is_400(client, limit):
     assert_error(
         client.get(f"/v1/customers?limit={limit}"),
@@ -106,7 +106,7 @@ def test_bad_limit_is_400(client, limit):
 
 
 @pytest.mark.parametrize("param", ["starting_after", "ending_before"])
-@pytest.mark.parametrize("value", ["nope", "evt_000000000000000000000000aa", "cus_short", ""])
+@pytest.mark.parametrize("value", ["nope", "evt_000000000000000000000000aa", "cus_short"])
 def test_bad_cursor_is_400(client, param, value):
     assert_error(
         client.get(f"/v1/customers?{param}={value}"),
@@ -114,6 +114,18 @@ def test_bad_cursor_is_400(client, param, value):
         "invalid_request_error",
         "parameter_invalid",
         f"{param} must be a cus_ id from a previous page.",
+        param=param,
+    )
+
+
+@pytest.mark.parametrize("param", ["limit", "starting_after", "ending_before", "plan", "created_after"])
+def test_empty_parameter_is_400(client, param):
+    assert_error(
+        client.get(f"/v1/customers?{param}="),
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        f"{param} must not be empty; leave the parameter out instead.",
         param=param,
     )
 
