@@ -1,0 +1,169 @@
+"""The transactional outbox: a broker outage loses nothing, the sweeper queues what is due, and
+a message is claimed by exactly one worker."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from perly.celery import app as celery_app
+from tests.support.worker import Worker, wait_for
+from tests.webhooks.conftest import verify
+from tests.webhooks.receiver import Reply
+from webhooks.delivery import REQUEUE_AFTER, webhook_message_deliver, webhook_messages_sweep
+from webhooks.models import WebhookMessage
+
+
+@contextmanager
+def unreachable_broker():
+    """Point this process's Celery publisher at a port nothing listens on, then restore it.
+    (The shared Redis server keeps running: other suites use it.)"""
+
+    def reset_pools():
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    previous = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    reset_pools()
+    try:
+        yield
+    finally:
+        celery_app.conf.broker_url = previous
+        reset_pools()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_outbox_survives_the_broker_being_down(client, receiver, make_endpoint, broker_mode, caplog):
+    endpoint = make_endpoint(receiver.url())
+    with unreachable_broker():
+        response = client.post("/v1/customers", {"name": "Initech"})
+    assert response.status_code == 201  # the API call succeeds; delivery is only postponed
+    message = WebhookMessage.objects.get()
+    assert (message.status, message.enqueued_at) == ("pending", None)
+    assert "could not queue 1 webhook deliveries" in caplog.text
+
+    worker = Worker(beat=True).start()  # beat runs the sweeper every 10 s
+    try:
+        (request,) = wait_for(receiver.received, timeout=45, message="the swept delivery")
+    finally:
+        worker.stop()
+    event = verify(endpoint["secret"], request)
+    assert (event["id"], event["data"]["object"]["id"]) == (message.id, response.json()["id"])
+    wait_for(lambda: WebhookMessage.objects.get().status == "delivered", timeout=10)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_end_to_end_delivery_and_retry_through_a_real_worker(
+    client, receiver, make_endpoint, celery_worker_process
+):
+    endpoint = make_endpoint(receiver.url())
+    receiver.script("/hook", Reply(503), Reply(200))
+    customer = client.post("/v1/customers", {"name": "Initech"}).json()
+    # The first attempt gets 503; the 5 s retry goes back to the broker as a countdown.
+    first, second = wait_for(lambda: len(receiver.received()) >= 2 and receiver.received(), timeout=30)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert verify(endpoint["secret"], second)["data"]["object"]["id"] == customer["id"]
+    assert 4 <= second.at - first.at <= 8
+    wait_for(lambda: WebhookMessage.objects.get().status == "delivered", timeout=10)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("skip_locked", [True, False], ids=["skip_locked", "portable"])
+def test_sweeper_queues_due_messages_nobody_queued(
+    publish, receiver, endpoint, skip_locked, django_capture_on_commit_callbacks
+):
+    receiver.script("/hook", Reply(500), Reply(200))
+    publish("post", "/v1/customers", {"name": "Initech"})
+    message = WebhookMessage.objects.get()
+    # A long retry's delay is over: nothing is queued for it, the database knows it is due.
+    WebhookMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now(), enqueued_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_messages_sweep(skip_locked=skip_locked) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempt_count) == ("delivered", 2)
+    assert webhook_messages_sweep(skip_locked=skip_locked) == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("skip_locked", [True, False], ids=["skip_locked", "portable"])
+def test_sweeper_leaves_queued_and_future_messages_alone(publish, receiver, endpoint, skip_locked):
+    receiver.script("/hook", Reply(500))
+    publish("post", "/v1/customers", {"name": "Initech"})
+    message = WebhookMessage.objects.get()
+    now = timezone.now()
+    WebhookMessage.objects.filter(pk=message.pk).update(next_attempt_at=now, enqueued_at=now)
+    assert webhook_messages_sweep(skip_locked=skip_locked) == 0  # its task is in the queue
+    WebhookMessage.objects.filter(pk=message.pk).update(
+        next_attempt_at=now + timedelta(hours=2), enqueued_at=None
+    )
+    assert webhook_messages_sweep(skip_locked=skip_locked) == 0  # not due yet
+    # A task queued long ago that never ran (a worker died with it) is queued again.
+    stale = now - REQUEUE_AFTER - timedelta(seconds=1)
+    WebhookMessage.objects.filter(pk=message.pk).update(next_attempt_at=stale, enqueued_at=stale)
+    assert webhook_messages_sweep(skip_locked=skip_locked) == 1
+
+
+def _hold_row_lock(message_id: str, locked: threading.Event, release: threading.Event) -> None:
+    try:
+        with transaction.atomic():
+            list(WebhookMessage.objects.select_for_update().filter(pk=message_id))
+            locked.set()
+            release.wait(10)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_message_is_skipped_not_waited_for(client, receiver, make_endpoint, broker_mode):
+    make_endpoint(receiver.url())
+    with unreachable_broker():
+        client.post("/v1/customers", {"name": "Initech"})
+    message = WebhookMessage.objects.get()
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_row_lock, args=(message.pk, locked, release))
+    holder.start()
+    try:
+        locked.wait(10)
+        assert webhook_messages_sweep(skip_locked=True) == 0
+        assert webhook_message_deliver(message_id=message.pk, skip_locked=True).startswith("skipped")
+    finally:
+        release.set()
+        holder.join()
+    assert receiver.received() == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("skip_locked", [True, False], ids=["skip_locked", "portable"])
+def test_two_workers_racing_for_one_message_send_it_once(
+    client, receiver, make_endpoint, skip_locked, broker_mode
+):
+    make_endpoint(receiver.url())
+    receiver.script("/hook", Reply(200, delay=0.5))
+    with unreachable_broker():
+        client.post("/v1/customers", {"name": "Initech"})
+    message_id = WebhookMessage.objects.get().pk
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def work():
+        try:
+            start.wait()
+            outcomes.append(webhook_message_deliver(message_id=message_id, skip_locked=skip_locked))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(o.split(" ")[0] for o in outcomes) == ["delivered", "skipped:"]
+    assert len(receiver.received()) == 1
