@@ -92,8 +92,12 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
         for name in sorted(request.query_params):
             # A parameter that is present must say something: `?created_before=` is a mistake,
             # not "no filter" (the OpenAPI hook documents minLength 1 for every query parameter).
-            if any(value == "" for value in request.query_params.getlist(name)):
+            values = request.query_params.getlist(name)
+            if any(value == "" for value in values):
                 raise _error(name, f"{name} must not be empty; leave the parameter out instead.")
+            # PostgreSQL refuses NUL in text: refuse it here once, not in every filter.
+            if any("\x00" in value for value in values):
+                raise _error(name, f"{name} must not contain NUL characters (\\u0000).")
 
 
 class StrictSerializerMixin:

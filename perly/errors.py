@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions as drf
@@ -166,6 +167,17 @@ def _from_exception(exc: Exception) -> tuple[int, str, str, str | None, list[dic
         return 406, "not_acceptable", "This API only serves application/json.", None, None, {}
     if isinstance(exc, drf.Throttled):
         return 429, "rate_limit_exceeded", "Too many requests.", None, None, {}
+    if isinstance(exc, TooManyFieldsSent):
+        return (
+            400,
+            "parameter_invalid",
+            f"Too many query parameters: at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} are read.",
+            None,
+            None,
+            {},
+        )
+    if isinstance(exc, SuspiciousOperation) and not isinstance(exc, RequestDataTooBig):
+        return 400, "parameter_invalid", "The request could not be understood.", None, None, {}
     if isinstance(exc, RequestDataTooBig):
         return 413, "request_too_large", "The request body is too large.", None, None, {}
     if isinstance(exc, (OperationalError, InterfaceError)):

@@ -189,6 +189,13 @@ class ApiGatewayMiddleware:
         return None
 
     def _idempotent(self, request, key: str):
+        if not key.isprintable():  # control characters (NUL would be a database error)
+            return error_response(
+                400,
+                "parameter_invalid",
+                "The Idempotency-Key header must not contain control characters.",
+                param="Idempotency-Key",
+            )
         if not key or len(key) > IDEMPOTENCY_KEY_MAX:
             return error_response(
                 400,
