@@ -80,7 +80,10 @@ def match_accounts(
     by_name: dict[str, Customer] = {}
     # Oldest first, so when several customers qualify the first-created one wins, stably.
     if emails:
-        for c in scope.annotate(email_l=Lower("email")).filter(email_l__in=emails).order_by("id"):
+        # Customer emails are stored lowercased (the API normalizes them), so an exact match on
+        # the lowercased provider email is case-insensitive and uses the (workspace, email) index;
+        # a lower() scan would cost a pass over the workspace per page.
+        for c in scope.filter(email__in=emails).order_by("id"):
             by_email.setdefault(c.email.lower(), c)
     if domains:
         for c in scope.filter(domain__in=domains).order_by("id"):
