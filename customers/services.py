@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -11,6 +13,8 @@ from customers.models import Customer
 from perly.api import merge_metadata
 from perly.errors import ApiError
 from webhooks.services import webhook_event_publish
+
+logger = logging.getLogger("perly.customers")
 
 WRITABLE_FIELDS = ("name", "email", "domain", "external_id", "plan", "owner", "lifecycle_stage", "metadata")
 
@@ -80,8 +84,6 @@ def customer_update(*, workspace_id: str, customer_id: str, data: dict) -> Custo
 
 def customer_delete(*, workspace_id: str, customer_id: str) -> None:
     """Hide the customer at once and purge its data after commit (a task: events can be many)."""
-    from customers.tasks import purge_customer
-
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(workspace_id=workspace_id, pk=customer_id)
         representation = customer_representation(customer)
@@ -93,7 +95,17 @@ def customer_delete(*, workspace_id: str, customer_id: str) -> None:
             event_type="customer.deleted",
             data_object={**representation, "deleted": True},
         )
-        transaction.on_commit(lambda: purge_customer.delay(customer_id))
+        transaction.on_commit(lambda: _enqueue_purge(customer_id))
+
+
+def _enqueue_purge(customer_id: str) -> None:
+    from customers.tasks import purge_customer
+
+    try:
+        # retry=False: fail fast when the broker is down; purge_pending_customers is the retry.
+        purge_customer.apply_async((customer_id,), retry=False)
+    except Exception as exc:  # kombu/redis raise a variety of connection errors
+        logger.warning("could not queue the purge of %s (%s); the periodic purge will", customer_id, exc)
 
 
 def customer_purge(*, customer_id: str) -> bool:

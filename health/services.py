@@ -97,7 +97,10 @@ def health_model_update(
 def _enqueue_workspace_rescore(workspace_id: str) -> None:
     from health.tasks import rescore_workspace
 
-    rescore_workspace.delay(workspace_id)
+    try:
+        rescore_workspace.apply_async((workspace_id,), retry=False)
+    except Exception as exc:  # broker down: the nightly rollup rescores everyone anyway
+        logger.warning("health: could not enqueue rescore_workspace for %s: %s", workspace_id, exc)
 
 
 # --- External signals (integrations) -----------------------------------------------------------

@@ -73,7 +73,14 @@ def _already_exists(existing: Integration | None, provider: str) -> ApiError:
 def _enqueue(run_id: str) -> None:
     from integrations.tasks import run_sync
 
-    transaction.on_commit(lambda: run_sync.delay(run_id))
+    def send() -> None:
+        try:
+            # retry=False: fail fast when the broker is down; the reaper re-queues lost runs.
+            run_sync.apply_async((run_id,), retry=False)
+        except Exception as exc:  # kombu/redis raise a variety of connection errors
+            logger.warning("could not queue sync %s (%s); the reaper will", run_id, exc)
+
+    transaction.on_commit(send)
 
 
 def integration_create(
