@@ -9,7 +9,8 @@ Scoring curves of the event signals (each window ends at the computation time):
 - usage.active_days_30d: distinct UTC days with an event in the last 30 days (at most 30).
   score = 100 * days / 20, capped at 100 (20 active days or more is full marks).
 - usage.volume_trend_14d: events in the last 14 days as a percentage of the 14 days before.
-  score = that percentage, capped at 100 (flat or growing is 100, half the volume is 50).
+  score = 2 * (percentage - 50), from 0 to 100: flat or growing is 100, a quarter less is 50,
+  half the volume or less is 0 (a fall of that size is what a CSM wants flagged).
   With no events in the previous 14 days the value is null and the score is 100 if there were
   events in the last 14 days (a new or returning customer), else 0.
 - usage.breadth_30d: distinct event types in the last 30 days. score = 100 * types / 5, capped.
@@ -132,4 +133,4 @@ def _trend(recent: int, previous: int) -> dict:
     if previous == 0:
         return {"key": "usage.volume_trend_14d", "value": None, "score": 100.0 if recent > 0 else 0.0}
     percent = round(100.0 * recent / previous, 2)
-    return {"key": "usage.volume_trend_14d", "value": percent, "score": _capped(percent)}
+    return {"key": "usage.volume_trend_14d", "value": percent, "score": _capped(2.0 * (percent - 50.0))}

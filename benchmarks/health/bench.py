@@ -121,7 +121,10 @@ def main() -> None:
             for name, customers, events in plans:
                 ws = Workspace.objects.create(slug=name, name=name)
                 seconds = generate(cursor, ws.id, name[0], customers, events, ARGS.days)
-                print(f"generated {name}: {customers:,} customers, {events:,} events in {seconds:.1f}s", flush=True)
+                print(
+                    f"generated {name}: {customers:,} customers, {events:,} events in {seconds:.1f}s",
+                    flush=True,
+                )
             started = time.perf_counter()
             for _, definition in indexes:
                 cursor.execute(definition)
@@ -177,7 +180,9 @@ def main() -> None:
             assert response.status_code == 200, response.content
         samples.sort()
         p95 = samples[int(len(samples) * 0.95) - 1]
-        print(f"{label}: p50 {statistics.median(samples):.1f} ms, p95 {p95:.1f} ms ({ARGS.requests} requests)")
+        print(
+            f"{label}: p50 {statistics.median(samples):.1f} ms, p95 {p95:.1f} ms ({ARGS.requests} requests)"
+        )
 
     if not ARGS.keep:
         connection.close()

@@ -78,9 +78,10 @@ def test_status_thresholds_at_their_boundaries(workspace, score, status):
 
 def test_anchor_active_broad_multi_user_customer_is_healthy_even_with_a_falling_trend(make_customer):
     customer = make_customer()
-    # 20 active days, the 16 oldest busy and only 4 recent quiet ones: the worst trend allowed.
-    busy = [NOW - timedelta(days=day, hours=2) for day in range(15, 31) for _ in range(20)]
-    quiet = [NOW - timedelta(days=day, hours=2) for day in range(11, 15)]
+    # Exactly 20 active days: 15 busy ones 15-29 days ago, then 5 quiet ones ending 10 days ago
+    # (the latest a 20-of-30 customer can have been last seen, and the worst possible trend).
+    busy = [NOW - timedelta(days=day, hours=2) for day in range(15, 30) for _ in range(20)]
+    quiet = [NOW - timedelta(days=day, hours=2) for day in range(10, 15)]
     add_events(
         customer, busy + quiet, types=["login", "export", "invite", "report", "search"], users=["a", "b", "c"]
     )

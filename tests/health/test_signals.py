@@ -51,7 +51,7 @@ def test_volume_trend_compares_last_14_days_with_the_previous_14(make_customer):
     add_events(customer, recent + previous + too_old)
     signal = signals_of(customer)["usage.volume_trend_14d"]
     assert signal["value"] == 50.0  # 2 events against 4
-    assert signal["score"] == 50.0
+    assert signal["score"] == 0.0  # half the volume or less scores 0
 
 
 def test_volume_trend_without_previous_volume():
@@ -61,6 +61,8 @@ def test_volume_trend_without_previous_volume():
     assert (new["value"], new["score"]) == (None, 100.0)
     assert (silent["value"], silent["score"]) == (None, 0.0)
     assert (growing["value"], growing["score"]) == (300.0, 100.0)
+    falling = event_signals(EventAggregates(recent_14d=75, previous_14d=100, last_event_at=NOW), NOW)[1]
+    assert (falling["value"], falling["score"]) == (75.0, 50.0)
 
 
 def test_breadth_counts_distinct_types_in_30_days(make_customer):
