@@ -9,6 +9,7 @@ from rest_framework.fields import empty
 
 from perly.errors import not_found_message
 from perly.ids import is_valid_id
+from perly.lookup import fetch_one
 from perly.pagination import PAGINATION_PARAMS
 
 METADATA_MAX_KEYS = 50
@@ -46,15 +47,21 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
         return queryset
 
     def get_queryset(self):
-        queryset = self.queryset.model._default_manager.filter(workspace_id=self.workspace_id)
-        return self.scope_queryset(queryset)
+        return self.scope_queryset(self._workspace_rows(self.workspace_id))
+
+    def _workspace_rows(self, workspace_id: str):
+        return self.queryset.model._default_manager.filter(workspace_id=workspace_id)
 
     def get_object(self):
         object_id = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         not_found = NotFound(not_found_message(self.resource_name, object_id))
         if not is_valid_id(object_id, self.id_prefix):
             raise not_found
-        obj = next(iter(self.get_queryset().filter(pk=object_id)[:1]), None)
+        if type(self).scope_queryset is WorkspaceScopedViewSet.scope_queryset:
+            # Same rows as get_queryset(), without recompiling the SQL per request (perly.lookup).
+            obj = fetch_one(type(self), self._workspace_rows, self.workspace_id, object_id)
+        else:  # a narrowing that may depend on the request: plain ORM
+            obj = next(iter(self.get_queryset().filter(pk=object_id)[:1]), None)
         if obj is None:
             raise not_found
         self.check_object_permissions(self.request, obj)

@@ -1,0 +1,57 @@
+"""perly.lookup: a retrieve reuses its compiled SQL, and anything it cannot reuse takes the ORM."""
+
+from __future__ import annotations
+
+from customers.api.views import CustomerViewSet
+from customers.models import Customer
+from perly import lookup
+
+
+def test_retrieve_reuses_one_compiled_query(client, customer, other_client, django_assert_num_queries):
+    lookup._plans.pop(CustomerViewSet, None)
+    assert client.get(f"/v1/customers/{customer['id']}").json() == customer
+    plan = lookup._plans[CustomerViewSet]
+    assert isinstance(plan, lookup._Plan)
+    assert '"workspace_id" = %s' in plan.sql and '"deleted_at" IS NULL' in plan.sql
+    with django_assert_num_queries(1):
+        assert client.get(f"/v1/customers/{customer['id']}").json() == customer
+    assert other_client.get(f"/v1/customers/{customer['id']}").status_code == 404
+
+
+def test_values_come_back_converted(workspace, customer):
+    found = lookup.fetch_one(
+        type("V", (), {}), lambda ws: Customer.objects.filter(workspace_id=ws), workspace.id, customer["id"]
+    )
+    assert found.metadata == {} and found.created_at.tzinfo is not None
+    assert found.name == "Initech" and found._state.adding is False
+
+
+def test_queryset_with_other_parameters_is_not_cached(workspace, customer):
+    class Narrowed:
+        pass
+
+    def scoped(ws):
+        return Customer.objects.filter(workspace_id=ws, name="Initech")
+
+    assert lookup.fetch_one(Narrowed, scoped, workspace.id, customer["id"]).id == customer["id"]
+    assert lookup._plans[Narrowed] is lookup._NOT_CACHEABLE
+
+    def other_name(ws):
+        return Customer.objects.filter(workspace_id=ws, name="Other")
+
+    class Narrowed2:
+        pass
+
+    assert lookup.fetch_one(Narrowed2, other_name, workspace.id, customer["id"]) is None
+
+
+def test_unknown_id_and_other_workspace_are_none(workspace, other_workspace, customer):
+    class View:
+        pass
+
+    def scoped(ws):
+        return Customer.objects.filter(workspace_id=ws)
+
+    assert lookup.fetch_one(View, scoped, workspace.id, "cus_000000000000000000000000aa") is None
+    assert lookup.fetch_one(View, scoped, other_workspace.id, customer["id"]) is None
+    assert lookup.fetch_one(View, scoped, workspace.id, customer["id"]).id == customer["id"]
