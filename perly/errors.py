@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -230,6 +231,11 @@ def handler404(request, exception=None) -> HttpResponse:
 
 
 def handler500(request) -> HttpResponse:
+    # Django calls this inside its `except` block, for errors raised by middleware too (the
+    # idempotency claim, a key lookup): a database outage there is a 503 envelope, not a 500.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return response_for_exception(exc)
     if not request.path.startswith("/v1"):
         from django.views.defaults import server_error
 
