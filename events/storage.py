@@ -77,23 +77,23 @@ def insert_rows(workspace_id: str, rows: list[Row], received_at: datetime) -> li
 _INSERT_SQL = """
 INSERT INTO {table} (id, workspace_id, customer_id, type, "timestamp", properties, idempotency_key,
                      received_at)
-SELECT r.i, %s, r.c, r.t, r.ts, r.p, r.k, %s
-FROM jsonb_to_recordset(%s::jsonb) AS r(i text, c text, t text, ts timestamptz, p jsonb, k text)
+SELECT r->>0, %s, r->>1, r->>2, (r->>3)::timestamptz, r->4, r->>5, %s
+FROM jsonb_array_elements(%s::jsonb) AS r
 ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING customer_id
 """
 
 
 def _insert_postgresql(workspace_id: str, rows: list[Row], received_at: datetime) -> list[str]:
-    # One statement whose rows travel as a single JSON document: one round trip, a constant
-    # query text, and orjson's C encoder instead of adapting thousands of Python values one by
-    # one (psycopg's text-array dumper escapes every string with a regex: a third of the time).
-    # Each event's properties are already serialized; orjson.Fragment embeds them as they are.
-    # jsonb_to_recordset parses the document once; json_to_recordset would parse each p again.
+    # One statement whose rows travel as a single JSON document (an array of arrays, parsed
+    # once as jsonb): one round trip, a constant query text, and orjson's C encoder instead of
+    # psycopg adapting thousands of values one by one (its text-array dumper escapes each string
+    # with a regex: a third of the request). Properties are already serialized; orjson.Fragment
+    # embeds them as they are.
     document = orjson.dumps(
         [
-            {"i": event_id, "c": row.customer_id, "t": row.type, "ts": row.timestamp,
-             "p": orjson.Fragment(row.properties_json), "k": row.idempotency_key}
+            (event_id, row.customer_id, row.type, row.timestamp, orjson.Fragment(row.properties_json),
+             row.idempotency_key)
             for event_id, row in zip(new_event_ids(len(rows)), rows, strict=True)
         ]
     )  # fmt: skip

@@ -47,6 +47,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--keep", action="store_true", help="keep the database and leave nothing running")
+    parser.add_argument(
+        "--py-spy", metavar="DIR", help="record each gunicorn worker with py-spy during round 0 (raw stacks)"
+    )
     return parser.parse_args()
 
 
@@ -174,6 +177,29 @@ def stop(*processes: subprocess.Popen) -> None:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def start_py_spy(directory: str, master_pid: int) -> list[subprocess.Popen]:
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--format",
+                "raw",
+                "-r",
+                "250",
+                "-o",
+                f"{directory}/worker-{pid}.txt",
+                "-p",
+                str(pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for pid in worker_rss_mib(master_pid)
+    ]
 
 
 def worker_rss_mib(master_pid: int) -> dict[int, float]:
@@ -312,7 +338,11 @@ def main() -> None:
                 for i in range(per_round)
             ]
             bodies = [orjson.dumps({"events": batch}) for batch in batches]
+            spies = start_py_spy(args.py_spy, gunicorn.pid) if args.py_spy and round_number == 0 else []
             seconds, accepted, round_failures = post_batches(args.port, secret, bodies, args.clients)
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                spy.wait(timeout=30)
             failures += round_failures
             rss.append(worker_rss_mib(gunicorn.pid))
             if accepted != per_round * args.batch:

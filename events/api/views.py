@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import orjson
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 
 from events import services
@@ -34,6 +36,21 @@ def _envelope_error(code: str, message: str, param: str = "events") -> ApiError:
     return ApiError(
         400, code, message, param=param, errors=[{"param": param, "code": code, "message": message}]
     )
+
+
+def parse_body(request) -> object:
+    """The JSON body, parsed here rather than by perly.parsers: its NUL/depth walk visits every
+    value of a batch (~9 ms per 1,000 events). Ingestion needs neither: validate_event rejects a
+    NUL or a deep value in the one event that has it, and never recurses past 5 levels."""
+    if not (request.content_type or "").startswith("application/json"):
+        raise UnsupportedMediaType(request.content_type)
+    raw = request.body
+    if not raw:
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(str(exc).split(":")[0]) from None
 
 
 def parse_envelope(data: object) -> list:
@@ -100,7 +117,7 @@ class EventViewSet(mixins.ListModelMixin, WorkspaceScopedViewSet):
     repeatable_params = ("type",)
 
     def create(self, request, *args, **kwargs):
-        events = parse_envelope(request.data)
+        events = parse_envelope(parse_body(request))
         # Counted per event, before anything is stored: a refused batch stores nothing.
         state = charge_events(request, len(events))
         if not state.allowed:

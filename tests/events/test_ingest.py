@@ -281,3 +281,38 @@ def test_ingest_needs_events_write_scope(workspace, make_client, acme):
     assert response.json()["error"]["code"] == "insufficient_permissions"
     writer = make_client(workspace, scopes="events:write")
     assert post_events(writer, [{"customer_id": acme.id, "type": "x"}]).json()["accepted"] == 1
+
+
+def test_nul_characters_reject_only_their_event(client, acme):
+    events = [
+        {"customer_id": acme.id, "type": "x", "idempotency_key": "a\u0000b"},
+        {"customer_external_id": "acct\u00001", "type": "x"},
+        {"customer_id": acme.id, "type": "x", "properties": {"k\u0000": 1}},
+        {"customer_id": acme.id, "type": "ok"},
+    ]
+    body = post_events(client, events).json()
+    assert body["accepted"] == 1
+    assert [(r["index"], r["code"], r["param"]) for r in body["rejected"]] == [
+        (0, "parameter_invalid", "idempotency_key"),
+        (1, "customer_not_found", "customer_external_id"),
+        (2, "parameter_invalid", "properties"),
+    ]
+
+
+def test_deeply_nested_body_is_rejected_per_event_without_a_500(client, acme):
+    deep: dict = {}
+    for _ in range(500):
+        deep = {"d": deep}
+    events = [
+        {"customer_id": acme.id, "type": "x", "properties": deep},
+        {"customer_id": acme.id, "type": "ok"},
+    ]
+    body = post_events(client, events).json()
+    assert body["accepted"] == 1
+    assert body["rejected"][0]["code"] == "properties_too_deep"
+
+
+def test_non_json_content_type_is_415(client, acme):
+    response = client.post("/v1/events", "events=1", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
