@@ -73,15 +73,28 @@ def _no_control_characters(value: str | None) -> str | None:
 
 
 class WebhookEndpointSerializer(StrictSerializerMixin, serializers.Serializer):
-    """Input for create and update; output is endpoint_representation (documented here too)."""
+    """A URL that receives signed webhook events."""
 
     id = serializers.CharField(read_only=True)
     object = serializers.CharField(read_only=True, default="webhook_endpoint")
-    url = serializers.CharField(trim_whitespace=False)  # length checked by validate_url_syntax
+    url = serializers.CharField(
+        trim_whitespace=False,  # the length rule lives in validate_url_syntax, with its own message
+        help_text="Absolute https:// URL, at most 2,048 characters, no credentials, public addresses only.",
+    )
     description = serializers.CharField(max_length=500, allow_null=True, allow_blank=True, required=False)
-    events = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=True)
-    active = serializers.BooleanField(required=False)
-    status = serializers.ChoiceField(choices=EndpointStatus.choices, required=False)
+    events = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        allow_empty=True,
+        help_text='Event types to receive, or ["*"] for all: ' + ", ".join(valid_subscriptions()[1:]) + ".",
+    )
+    active = serializers.BooleanField(
+        required=False, help_text="Your switch: inactive endpoints get nothing."
+    )
+    status = serializers.ChoiceField(
+        choices=EndpointStatus.choices,
+        required=False,
+        help_text="Set by Perly (410, five days of failures) or staff; PATCH `enabled` to resume. Read-only at creation.",
+    )
     disabled_reason = serializers.CharField(read_only=True, allow_null=True)
     previous_secret_expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
