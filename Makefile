@@ -7,7 +7,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/perly
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format worker install install-dev services-check migrate clean bench
+.PHONY: run test lint format worker install install-dev services-check migrate clean bench bench-api
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ format: install-dev
 worker: install
 	@test -n "$$REDIS_URL" || (echo "Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run a worker." && exit 2)
 	$(BIN)/celery -A perly worker -B -l info
+
+# The customers API against a bare Django view on gunicorn (PostgreSQL + Redis; see benchmarks/api).
+bench-api: install-dev
+	$(BIN)/python benchmarks/api/run.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
