@@ -131,10 +131,23 @@ def external_signals_upsert(*, workspace_id: str, customer_id: str, source: str,
     Each dict: key (a catalog key), category, label, value (float or None), unit, score (0-100).
     Returns the number of signals written; 0 (and nothing written) if the customer does not
     exist in the workspace (a sync may race a deletion). Raises ValueError on malformed input."""
-    _validate_external(source, signals)
-    if not Customer.objects.filter(workspace_id=workspace_id, pk=customer_id).exists():
-        logger.info("health: signals for unknown customer %s ignored", customer_id)
-        return 0
+    return external_signals_upsert_many(
+        workspace_id=workspace_id, source=source, signals={customer_id: signals}
+    )
+
+
+def external_signals_upsert_many(*, workspace_id: str, source: str, signals: dict[str, list[dict]]) -> int:
+    """The batch form for syncs: {customer_id: [signal, ...]} in one transaction, a constant
+    number of queries, and one set-based rescore of all those customers after commit.
+
+    Customers not in the workspace (or deleted) are skipped. Returns the signals written."""
+    for items in signals.values():
+        _validate_external(source, items)
+    live = set(
+        Customer.objects.filter(workspace_id=workspace_id, pk__in=list(signals)).values_list("pk", flat=True)
+    )
+    if len(live) < len(signals):
+        logger.info("health: signals for %d unknown customer(s) ignored", len(signals) - len(live))
     now = timezone.now()
     rows = [
         ExternalSignal(
@@ -149,19 +162,23 @@ def external_signals_upsert(*, workspace_id: str, customer_id: str, source: str,
             score=float(signal["score"]),
             computed_at=now,
         )
-        for signal in signals
+        for customer_id, items in signals.items()
+        if customer_id in live
+        for signal in items
     ]
+    if not live:
+        return 0
     with transaction.atomic():
-        ExternalSignal.objects.filter(customer_id=customer_id, source=source).exclude(
-            key__in=[row.key for row in rows]
-        ).delete()
+        # Replace semantics: the source's previous signals for these customers all go, then the
+        # new ones are written (a key another source owned is taken over by the upsert).
+        ExternalSignal.objects.filter(customer_id__in=live, source=source).delete()
         ExternalSignal.objects.bulk_create(
             rows,
             update_conflicts=True,
             unique_fields=["customer", "key"],
             update_fields=["source", "category", "label", "value", "unit", "score", "computed_at"],
         )
-        transaction.on_commit(lambda: request_rescore(workspace_id, {customer_id}))
+        transaction.on_commit(lambda: request_rescore(workspace_id, live))
     return len(rows)
 
 

@@ -116,3 +116,33 @@ def test_upsert_for_another_workspaces_customer_writes_nothing(make_customer, ot
         == 0
     )
     assert not ExternalSignal.objects.exists()
+
+
+def test_batch_upsert_replaces_each_customers_signals_and_rescores_once(
+    make_customer, django_capture_on_commit_callbacks
+):
+    from health.services import external_signals_upsert_many
+
+    first, second = make_customer(), make_customer()
+    ws = first.workspace_id
+    with django_capture_on_commit_callbacks(execute=True):
+        external_signals_upsert(
+            workspace_id=ws, customer_id=first.id, source="stripe", signals=[_billing(10.0)]
+        )
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        written = external_signals_upsert_many(
+            workspace_id=ws,
+            source="stripe",
+            signals={
+                first.id: [{"key": "billing.overdue_amount", "score": 30.0, "value": 5.0}],
+                second.id: [_billing(70.0)],
+                "cus_00000000000000000000000000": [_billing(1.0)],
+            },
+        )
+    assert written == 2
+    assert len(callbacks) == 1
+    assert sorted(ExternalSignal.objects.values_list("customer_id", "key", "score")) == sorted(
+        [(first.id, "billing.overdue_amount", 30.0), (second.id, "billing.mrr", 70.0)]
+    )
+    scores = dict(Customer.objects.values_list("id", "health_score"))
+    assert scores == {first.id: 30.0, second.id: 70.0}
