@@ -167,6 +167,8 @@ def start_worker(broker_mode):
     started: list[Worker] = []
 
     def start(beat: bool = False, **extra_env: str) -> Worker:
+        # Receivers and fakes live on 127.0.0.1, which the SSRF policy refuses by default.
+        extra_env.setdefault("PERLY_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
         worker = Worker(beat=beat, extra_env=extra_env).start()
         started.append(worker)
         return worker
