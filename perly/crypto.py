@@ -11,21 +11,31 @@ import hashlib
 import json
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+
+
+def _keys() -> list[str]:
+    keys = [key.strip() for key in settings.PERLY_ENCRYPTION_KEYS if key.strip()]
+    if not keys:
+        derived = hashlib.sha256(b"perly-encryption:" + settings.SECRET_KEY.encode()).digest()
+        keys = [base64.urlsafe_b64encode(derived).decode()]
+    return keys
 
 
 @lru_cache(maxsize=1)
 def _fernet() -> MultiFernet:
-    keys = list(settings.PERLY_ENCRYPTION_KEYS)
-    if not keys:
-        derived = hashlib.sha256(b"perly-encryption:" + settings.SECRET_KEY.encode()).digest()
-        keys = [base64.urlsafe_b64encode(derived).decode()]
-    return MultiFernet([Fernet(key.strip().encode()) for key in keys])
+    return MultiFernet([Fernet(key.encode()) for key in _keys()])
+
+
+@lru_cache(maxsize=1)
+def _primary() -> Fernet:
+    return Fernet(_keys()[0].encode())
 
 
 def reset_keys_cache() -> None:
     _fernet.cache_clear()
+    _primary.cache_clear()
 
 
 def encrypt_text(plaintext: str) -> str:
@@ -42,6 +52,15 @@ def encrypt_json(value: object) -> str:
 
 def decrypt_json(token: str) -> object:
     return json.loads(decrypt_text(token))
+
+
+def is_current_token(token: str) -> bool:
+    """True when the first key (the one that encrypts) already decrypts this token."""
+    try:
+        _primary().decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def rotate_token(token: str) -> str:
