@@ -153,10 +153,8 @@ class HealthModelAdmin(admin.ModelAdmin):
             summary = selectors.health_summary(
                 workspace_id=selected.id, plan=None, owner=None, lifecycle_stage=None
             )
-            at_risk = list(
-                selectors.at_risk_queryset(
-                    workspace_id=selected.id, threshold=model.at_risk_threshold, dropped_after=None
-                ).order_by("health_score", "id")[:50]
+            at_risk, _ = selectors.at_risk_page(
+                workspace_id=selected.id, threshold=model.at_risk_threshold, dropped_after=None, limit=50
             )
             rows = selectors.at_risk_rows(customers=at_risk, threshold=model.at_risk_threshold)
             for row in rows:

@@ -82,7 +82,10 @@ class CustomerHealth(models.Model):
     notified_status = models.CharField(max_length=10, null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["workspace", "score"], name="customer_health_ws_score_idx")]
+        # Serves the at-risk list: filter by score and order by (score, customer) in one range scan.
+        indexes = [
+            models.Index(fields=["workspace", "score", "customer"], name="customer_health_ws_score_idx")
+        ]
 
 
 class HealthSnapshot(models.Model):

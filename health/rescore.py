@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer
+from health import generation
 from health.bulk import pg_update, pg_upsert
 from health.compute import event_aggregates
 from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
@@ -132,6 +133,7 @@ def _write_chunk(*, workspace_id, model, results, as_of, snapshot_date, write_cu
                 )
             notifications = _notifications(model, rows, previous)
             _save_current(rows)
+            transaction.on_commit(lambda: generation.bump(workspace_id))
             if notifications:
                 _publish(workspace_id, rows, notifications, as_of)
         if snapshot_date is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import statistics
 from datetime import date, datetime, timedelta
 
@@ -14,6 +15,8 @@ from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSna
 from health.representation import health_representation, signal_representation
 from health.scoring import signal_object
 from health.services import health_model_current
+
+logger = logging.getLogger("perly.health")
 
 BUCKETS = [(index * 10, index * 10 + 10) for index in range(10)]
 
@@ -113,7 +116,6 @@ def health_summary(
     aggregates = {
         "total": Count("id"),
         "average": Avg("health_score"),
-        "computed_at": Max("health_computed_at"),
         **{
             status: Count("id", filter=Q(health_status=status))
             for status in ("healthy", "neutral", "at_risk")
@@ -136,7 +138,7 @@ def health_summary(
             "unknown": result["total"] - known,
         },
         "distribution": [{"min": low, "max": high, "count": result[f"b{low}"]} for low, high in BUCKETS],
-        "computed_at": (result["computed_at"] or timezone.now()).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "computed_at": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -159,21 +161,64 @@ def _median(customers) -> float | None:
 
 
 def at_risk_queryset(*, workspace_id: str, threshold: float, dropped_after: date | None):
-    customers = Customer.objects.filter(workspace_id=workspace_id, health_score__lt=threshold)
+    """Current scores below the threshold, on CustomerHealth so that (workspace, score, customer)
+    serves both the filter and the order: a page is an index range scan even with ties."""
+    rows = CustomerHealth.objects.filter(
+        workspace_id=workspace_id, score__lt=threshold, customer__deleted_at__isnull=True
+    )
     if dropped_after is not None:
         # dropped_at >= D  <=>  some snapshot at/above the threshold is followed by no snapshot
         # below it before D (see at_risk_rows for how dropped_at is defined).
         below_before = HealthSnapshot.objects.filter(
-            customer_id=OuterRef(OuterRef("pk")),
+            customer_id=OuterRef(OuterRef("customer_id")),
             score__lt=threshold,
             date__gt=OuterRef("date"),
             date__lt=dropped_after,
         )
-        above = HealthSnapshot.objects.filter(customer_id=OuterRef("pk"), score__gte=threshold).filter(
-            ~Exists(below_before)
+        above = HealthSnapshot.objects.filter(
+            customer_id=OuterRef("customer_id"), score__gte=threshold
+        ).filter(~Exists(below_before))
+        rows = rows.filter(Exists(above))
+    return rows
+
+
+def at_risk_page(
+    *,
+    workspace_id: str,
+    threshold: float,
+    dropped_after: date | None,
+    limit: int,
+    cursor: tuple[float, str] | None = None,
+    forward: bool = True,
+) -> tuple[list[Customer], bool]:
+    """One page ordered by (score, customer id); `cursor` is the (score, id) to start after
+    (forward) or end before. Returns (customers, has_more)."""
+    rows = at_risk_queryset(workspace_id=workspace_id, threshold=threshold, dropped_after=dropped_after)
+    ordering = ("score", "customer_id")
+    if cursor is not None:
+        op = "gt" if forward else "lt"
+        score, customer_id = cursor
+        rows = rows.filter(
+            Q(**{f"score__{op}": score}) | Q(score=score, **{f"customer_id__{op}": customer_id})
         )
-        customers = customers.filter(Exists(above))
-    return customers
+    if not forward:
+        ordering = ("-score", "-customer_id")
+    ids = list(rows.order_by(*ordering).values_list("customer_id", flat=True)[: limit + 1])
+    has_more = len(ids) > limit
+    ids = ids[:limit]
+    if not forward:
+        ids.reverse()
+    customers = Customer.objects.in_bulk(ids)
+    return [customers[customer_id] for customer_id in ids if customer_id in customers], has_more
+
+
+def at_risk_cursor(*, workspace_id: str, customer_id: str) -> tuple[float, str] | None:
+    score = (
+        CustomerHealth.objects.filter(workspace_id=workspace_id, customer_id=customer_id, score__isnull=False)
+        .values_list("score", flat=True)
+        .first()
+    )
+    return None if score is None else (score, customer_id)
 
 
 def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
@@ -229,7 +274,7 @@ def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
                     "external_id": customer.external_id,
                     "email": customer.email,
                 },
-                "score": customer.health_score,
+                "score": info.get("score", customer.health_score),
                 "previous_score": previous.get((customer.id, week)),
                 "dropped_at": dropped_at,
                 "weakest_signals": [
@@ -242,9 +287,3 @@ def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
 
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def score_keyset(score: float, customer_id: str, *, after: bool) -> Q:
-    """(health_score, id) > (score, id) for the next page, < for the previous one."""
-    op = "gt" if after else "lt"
-    return Q(**{f"health_score__{op}": score}) | Q(health_score=score, **{f"id__{op}": customer_id})

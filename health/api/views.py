@@ -172,35 +172,29 @@ class AtRiskViewSet(_CustomerScoped):
         after, before = params.get("starting_after"), params.get("ending_before")
         if after is not None and before is not None:
             raise invalid("starting_after", "Pass only one of starting_after and ending_before.")
-        queryset = selectors.at_risk_queryset(
-            workspace_id=self.workspace_id, threshold=threshold, dropped_after=dropped_after
-        )
         cursor_param = "starting_after" if after is not None else "ending_before"
-        cursor = after if after is not None else before
-        if cursor is not None:
-            score = self._cursor_score(cursor_param, cursor)
-            forward = after is not None
-            queryset = queryset.filter(selectors.score_keyset(score, cursor, after=forward))
-            ordering = ("health_score", "id") if forward else ("-health_score", "-id")
-        else:
-            ordering = ("health_score", "id")
-        rows = list(queryset.order_by(*ordering)[: limit + 1])
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if ordering[0].startswith("-"):
-            rows.reverse()
-        data = selectors.at_risk_rows(customers=rows, threshold=threshold)
+        cursor_id = after if after is not None else before
+        cursor = None
+        if cursor_id is not None:
+            cursor = self._cursor(cursor_param, cursor_id)
+        customers, has_more = selectors.at_risk_page(
+            workspace_id=self.workspace_id,
+            threshold=threshold,
+            dropped_after=dropped_after,
+            limit=limit,
+            cursor=cursor,
+            forward=before is None,
+        )
+        data = selectors.at_risk_rows(customers=customers, threshold=threshold)
         return Response({"object": "list", "url": request.path, "has_more": has_more, "data": data})
 
-    def _cursor_score(self, param: str, cursor: str) -> float:
-        if not is_valid_id(cursor, "cus"):
+    def _cursor(self, param: str, customer_id: str) -> tuple[float, str]:
+        if not is_valid_id(customer_id, "cus"):
             raise invalid(param, f"{param} must be a cus_ id from a previous page.")
-        row = Customer.objects.filter(workspace_id=self.workspace_id, pk=cursor).values_list(
-            "health_score", flat=True
-        )
-        if not row.exists() or row.first() is None:
-            raise invalid(param, f"{param}: no such at-risk customer: '{cursor}'.")
-        return row.first()
+        cursor = selectors.at_risk_cursor(workspace_id=self.workspace_id, customer_id=customer_id)
+        if cursor is None:
+            raise invalid(param, f"{param}: no such at-risk customer: '{customer_id}'.")
+        return cursor
 
 
 class HealthModelViewSet(WorkspaceScopedViewSet):

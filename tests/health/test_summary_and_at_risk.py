@@ -198,3 +198,20 @@ def test_at_risk_object_has_previous_score_drop_date_and_weakest_signals(client,
     later = client.get(f"/v1/health/at-risk?dropped_after={(TODAY - timedelta(days=5)).isoformat()}").json()
     assert later["data"] == []
     assert client.get("/v1/health/at-risk?dropped_after=last-week").status_code == 400
+
+
+def test_summary_reflects_a_rescore_at_once_despite_its_cache(
+    client, make_customer, django_capture_on_commit_callbacks
+):
+    from health.services import external_signals_upsert
+
+    customer = make_customer()
+    assert client.get("/v1/health/summary").json()["by_status"]["unknown"] == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        external_signals_upsert(
+            workspace_id=customer.workspace_id,
+            customer_id=customer.id,
+            source="stripe",
+            signals=[{"key": "billing.mrr", "score": 90.0, "value": 1.0}],
+        )
+    assert client.get("/v1/health/summary").json()["by_status"]["healthy"] == 1
