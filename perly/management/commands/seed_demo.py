@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import secrets
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -50,6 +51,8 @@ class Command(BaseCommand):
         else:
             admin.set_password(password)
             admin.save(update_fields=["password"])
+        # The printed password must work now, even if earlier wrong guesses locked "admin" out.
+        axes_reset(username="admin")
 
         _, full_key = api_key_create(workspace=workspace, name="demo (seed_demo)", scopes="read,write")
         self.stdout.write("")
