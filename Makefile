@@ -7,7 +7,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/perly
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format worker install install-dev services-check migrate clean bench bench-api
+.PHONY: run test fuzz lint format worker install install-dev services-check migrate clean bench bench-api
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ services-check: install-dev
 
 test: services-check
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# Only the schemathesis fuzz of /v1/openapi.json (it also runs as part of `make test`).
+fuzz: services-check
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest tests/reliability/test_fuzz_openapi.py $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
