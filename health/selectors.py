@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import statistics
 from datetime import date, datetime, timedelta
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Avg, Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from customers.models import Customer, HealthStatus
+from health import generation as generation_counter
 from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
 from health.representation import health_representation, signal_representation
 from health.scoring import signal_object
@@ -102,8 +105,35 @@ def customer_history(*, customer: Customer, granularity: str, start: date, end: 
 # --- Summary -----------------------------------------------------------------------------------
 
 
+SUMMARY_TTL_SECONDS = 10
+
+
 def health_summary(
     *, workspace_id: str, plan: str | None, owner: str | None, lifecycle_stage: str | None
+) -> dict:
+    """Cached per segment until the workspace's scores change (generation) or for 10 s, so a
+    dashboard polling it costs one aggregate per rescore, not one per request."""
+    generation = generation_counter.current(workspace_id)
+    if generation < 0:
+        return _health_summary(workspace_id, plan, owner, lifecycle_stage)
+    segment = (workspace_id, generation, plan, owner.lower() if owner else None, lifecycle_stage)
+    key = "health:summary:" + hashlib.sha256(repr(segment).encode()).hexdigest()
+    try:
+        cached = cache.get(key)
+    except Exception:  # a cache outage must not break reads
+        cached = None
+    if cached is not None:
+        return cached
+    summary = _health_summary(workspace_id, plan, owner, lifecycle_stage)
+    try:
+        cache.set(key, summary, timeout=SUMMARY_TTL_SECONDS)
+    except Exception as exc:
+        logger.warning("health: could not cache the summary: %s", exc)
+    return summary
+
+
+def _health_summary(
+    workspace_id: str, plan: str | None, owner: str | None, lifecycle_stage: str | None
 ) -> dict:
     customers = Customer.objects.filter(workspace_id=workspace_id)
     if plan is not None:
@@ -230,7 +260,7 @@ def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
     health = {
         row["customer_id"]: row
         for row in CustomerHealth.objects.filter(customer_id__in=ids).values(
-            "customer_id", "signals", "computed_at"
+            "customer_id", "score", "signals", "computed_at"
         )
     }
     today = timezone.now().date()
