@@ -226,10 +226,12 @@ def at_risk_page(
     rows = at_risk_queryset(workspace_id=workspace_id, threshold=threshold, dropped_after=dropped_after)
     ordering = ("score", "customer_id")
     if cursor is not None:
-        op = "gt" if forward else "lt"
-        score, customer_id = cursor
-        rows = rows.filter(
-            Q(**{f"score__{op}": score}) | Q(score=score, **{f"customer_id__{op}": customer_id})
+        # A row-value comparison, which both PostgreSQL and SQLite answer with an index range scan
+        # (an OR of two conditions would not be).
+        op = ">" if forward else "<"
+        table = CustomerHealth._meta.db_table
+        rows = rows.extra(  # noqa: S610 (fixed SQL; the cursor values are parameters)
+            where=[f'("{table}"."score", "{table}"."customer_id") {op} (%s, %s)'], params=list(cursor)
         )
     if not forward:
         ordering = ("-score", "-customer_id")
