@@ -191,7 +191,8 @@ def main() -> None:
         samples.sort()
         p95 = samples[int(len(samples) * 0.95) - 1]
         print(
-            f"{label}: p50 {statistics.median(samples):.1f} ms, p95 {p95:.1f} ms ({ARGS.requests} requests)"
+            f"{label}: first (cold) {cold:.1f} ms, p50 {statistics.median(samples):.1f} ms, "
+            f"p95 {p95:.1f} ms ({ARGS.requests} requests)"
         )
 
     if not ARGS.keep:
