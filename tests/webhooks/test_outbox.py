@@ -52,11 +52,11 @@ def test_outbox_survives_the_broker_being_down(client, receiver, make_endpoint, 
     worker = Worker(beat=True).start()  # beat runs the sweeper every 10 s
     try:
         (request,) = wait_for(receiver.received, timeout=45, message="the swept delivery")
+        wait_for(lambda: WebhookMessage.objects.get().status == "delivered", timeout=10)
     finally:
         worker.stop()
     event = verify(endpoint["secret"], request)
     assert (event["id"], event["data"]["object"]["id"]) == (message.id, response.json()["id"])
-    wait_for(lambda: WebhookMessage.objects.get().status == "delivered", timeout=10)
 
 
 @pytest.mark.worker
