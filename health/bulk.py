@@ -34,8 +34,12 @@ def pg_upsert(
     rows: Sequence[Sequence],
     conflict: Sequence[str],
     update: Sequence[str],
+    newer: str | None = None,
 ) -> None:
-    """INSERT rows into `table`, updating `update` columns on a `conflict` (call inside atomic)."""
+    """INSERT rows into `table`, updating `update` columns on a `conflict` (call inside atomic).
+
+    `newer`: a timestamp column; an existing row is only replaced by one at least as new (two
+    concurrent rescores of a customer: the older computation never overwrites the newer)."""
     if not rows:
         return
     cursor = connection.cursor().cursor  # the psycopg cursor, for COPY
@@ -46,18 +50,22 @@ def pg_upsert(
     cursor.execute(
         f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{_TEMP}" '  # noqa: S608
         f"ON CONFLICT ({conflict_list}) DO UPDATE SET {assignments}"
+        + (f' WHERE "{table}"."{newer}" <= EXCLUDED."{newer}"' if newer else "")
     )
     cursor.execute(f'DROP TABLE "{_TEMP}"')
 
 
-def pg_update(*, table: str, key: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-    """UPDATE `table` from rows of (key, *columns) (call inside atomic)."""
+def pg_update(
+    *, table: str, key: str, columns: Sequence[str], rows: Sequence[Sequence], newer: str | None = None
+) -> None:
+    """UPDATE `table` from rows of (key, *columns) (call inside atomic); `newer` as in pg_upsert."""
     if not rows:
         return
     cursor = connection.cursor().cursor
     _copy_into_temp(cursor, table, [key, *columns], rows)
     assignments = ", ".join(f'"{column}" = t."{column}"' for column in columns)
+    guard = f' AND (c."{newer}" IS NULL OR c."{newer}" <= t."{newer}")' if newer else ""
     cursor.execute(
-        f'UPDATE "{table}" AS c SET {assignments} FROM "{_TEMP}" AS t WHERE c."{key}" = t."{key}"'  # noqa: S608
+        f'UPDATE "{table}" AS c SET {assignments} FROM "{_TEMP}" AS t WHERE c."{key}" = t."{key}"{guard}'  # noqa: S608
     )
     cursor.execute(f'DROP TABLE "{_TEMP}"')

@@ -21,9 +21,7 @@ logger = logging.getLogger("perly.health")
 
 WORKSPACES_KEY = "health:dirty:workspaces"
 DEBOUNCE_KEY = "health:dirty:scheduled"
-LOCK_KEY = "health:dirty:lock"
 DEBOUNCE_SECONDS = 2
-LOCK_SECONDS = 120
 
 
 def _set_key(workspace_id: str) -> str:
@@ -113,28 +111,6 @@ def claim_schedule_slot() -> bool:
         return bool(client.set(DEBOUNCE_KEY, "1", nx=True, ex=DEBOUNCE_SECONDS))
     except redis.RedisError:
         return True
-
-
-def acquire_drain_lock(token: str) -> bool:
-    """One drainer at a time, so an older computation never overwrites a newer one."""
-    client = get_redis()
-    if client is None:
-        return True
-    try:
-        return bool(client.set(LOCK_KEY, token, nx=True, ex=LOCK_SECONDS))
-    except redis.RedisError:
-        return True
-
-
-def release_drain_lock(token: str) -> None:
-    client = get_redis()
-    if client is None:
-        return
-    try:
-        if client.get(LOCK_KEY) == token.encode():
-            client.delete(LOCK_KEY)
-    except redis.RedisError:
-        pass
 
 
 def clear_schedule_slot() -> None:

@@ -180,12 +180,14 @@ def _save_current(rows: list[CurrentRow]) -> None:
             ],
             conflict=("customer_id",),
             update=_HEALTH_COLUMNS,
+            newer="computed_at",
         )
         pg_update(
             table=Customer._meta.db_table,
             key="id",
             columns=("health_score", "health_status", "health_computed_at"),
             rows=[(row.customer_id, row.score, row.status, row.computed_at) for row in rows],
+            newer="health_computed_at",
         )
         return
     CustomerHealth.objects.bulk_create(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 from celery import shared_task
@@ -13,16 +12,10 @@ from health import dirty, services
 
 @shared_task
 def rescore_dirty() -> str:
-    """Drain the "needs rescoring" marks; one drainer at a time (others leave it to it)."""
+    """Drain the "needs rescoring" marks. Several drains may run at once: SPOP hands each mark
+    to one of them, and a score is only replaced by a newer computation (health.bulk)."""
     dirty.clear_schedule_slot()
-    token = secrets.token_hex(8)
-    if not dirty.acquire_drain_lock(token):
-        return "another drain is running"
-    try:
-        count = services.rescore_dirty_drain()
-    finally:
-        dirty.release_drain_lock(token)
-    # Marks that arrived while we held the lock found it taken: drain them now.
+    count = services.rescore_dirty_drain()
     if dirty.has_dirty() and dirty.claim_schedule_slot():
         rescore_dirty.delay()
     return f"rescored {count}"

@@ -88,3 +88,24 @@ def test_health_reflects_an_ingested_batch_with_a_real_worker(celery_worker_proc
     wait_for(scored, timeout=30, message="the worker to rescore the customer")
     assert Customer.objects.get(pk=customer.pk).health_score is not None
     assert dirty.pop_dirty() == []
+
+
+def test_an_older_computation_never_overwrites_a_newer_one(make_customer):
+    from datetime import timedelta
+
+    from health.rescore import rescore
+    from health.services import health_model_current
+
+    customer = make_customer()
+    model = health_model_current(workspace_id=customer.workspace_id)
+    now = timezone.now()
+    rescore(workspace_id=customer.workspace_id, model=model, customer_ids=[customer.id], as_of=now)
+    # A slower concurrent drain that started a second earlier commits last.
+    rescore(
+        workspace_id=customer.workspace_id,
+        model=model,
+        customer_ids=[customer.id],
+        as_of=now - timedelta(seconds=1),
+    )
+    assert CustomerHealth.objects.get(customer=customer).computed_at == now
+    assert Customer.objects.get(pk=customer.pk).health_computed_at == now
