@@ -227,10 +227,16 @@ def _notifications(model: HealthModel, rows: list[CurrentRow], previous: dict) -
 
     score_changed: moved >= 5 points from the last notified score, or the status changed.
     status_changed: the status differs from the previous computation's.
-    at_risk: the score crossed below the at-risk threshold (it was healthy or neutral before)."""
+    at_risk: the score crossed below the at-risk threshold (it was healthy or neutral before).
+    The first score of a customer is a baseline and publishes nothing."""
     out: dict[str, list[tuple]] = {}
     for row in rows:
-        before = previous.get(row.customer_id) or {}
+        before = previous.get(row.customer_id)
+        if before is None:
+            # A customer's first score is its baseline, not a change: no webhook (an import of
+            # 100,000 customers must not send 200,000 events).
+            row.notified_score, row.notified_status = row.score, row.status
+            continue
         old_status = before.get("status") or "unknown"
         old_score = before.get("score")
         events: list[tuple] = []

@@ -15,15 +15,17 @@ def _set_score(customer, score: float, capture) -> None:
         )
 
 
-def test_first_score_publishes_status_and_score_changes(
+def test_first_score_is_a_baseline_then_changes_are_published(
     make_customer, published, django_capture_on_commit_callbacks
 ):
     customer = make_customer()
+    _set_score(customer, 50.0, django_capture_on_commit_callbacks)
+    assert published == []
     _set_score(customer, 80.0, django_capture_on_commit_callbacks)
     assert [call["event_type"] for call in published] == ["health.status_changed", "health.score_changed"]
     call = published[1]
     assert call["workspace_id"] == customer.workspace_id
-    assert call["previous_attributes"] == {"score": None, "status": "unknown"}
+    assert call["previous_attributes"] == {"score": 50.0, "status": "neutral"}
     data = call["data_object"]
     assert (data["object"], data["customer"], data["score"], data["status"]) == (
         "health_score",
@@ -32,6 +34,7 @@ def test_first_score_publishes_status_and_score_changes(
         "healthy",
     )
     assert data["signals"][0]["key"] == "billing.mrr"
+    assert published[0]["previous_attributes"] == {"status": "neutral", "score": 50.0}
 
 
 def test_small_moves_do_not_notify_until_they_add_up_to_5_points(
