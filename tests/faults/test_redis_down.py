@@ -9,6 +9,7 @@ import pytest
 from customers.models import Customer
 from events.models import Event
 from health.models import DirtyCustomer
+from health.services import rescore_dirty_drain
 from tests.faults.conftest import server_env
 from tests.support.worker import wait_for
 
@@ -68,6 +69,13 @@ def test_ingestion_stores_and_marks_dirty_in_the_database(server, redis_proxy, t
     assert Event.objects.filter(workspace_id=workspace.id, customer_id=customer_id).count() == 1
     assert list(DirtyCustomer.objects.values_list("customer_id", flat=True)) == [customer_id]
     assert "Redis unavailable for dirty marks, using the database" in server.logs()
+
+    redis_proxy.up()
+    # What beat's health.rescore_dirty runs: the database marks are drained like Redis ones.
+    assert rescore_dirty_drain() == 1
+    assert not DirtyCustomer.objects.exists()
+    health = server.request("GET", f"/v1/customers/{customer_id}/health", key).json()
+    assert health["score"] is not None
 
 
 def test_anonymous_bucket_and_key_errors_do_not_500(server, redis_proxy, tenant):
