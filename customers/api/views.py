@@ -5,9 +5,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from customers import services
-from customers.api.serializers import REPRESENTATION_FIELDS, CustomerSerializer, customer_representation
+from customers.api.serializers import CustomerSerializer, customer_representation
 from customers.filtersets import CustomerFilterSet
 from customers.models import Customer
+from customers.selectors import customer_page_representation, customer_rows
 from perly.api import WorkspaceScopedViewSet
 
 DeletedCustomer = inline_serializer(
@@ -55,9 +56,8 @@ class CustomerViewSet(WorkspaceScopedViewSet):
     # Responses are built by customer_representation directly (the serializer adds nothing on
     # output); a list page reads plain rows, not model instances.
     def list(self, request, *args, **kwargs):
-        rows = self.filter_queryset(self.get_queryset()).values(*REPRESENTATION_FIELDS)
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response([customer_representation(row) for row in page])
+        page = self.paginate_queryset(customer_rows(self.filter_queryset(self.get_queryset())))
+        return self.get_paginated_response(list(customer_page_representation(page)))
 
     def retrieve(self, request, *args, **kwargs):
         return Response(customer_representation(self.get_object()))

@@ -191,3 +191,19 @@ def test_other_workspace_cursor_reveals_nothing(client, other_client, ids):
     theirs = other_client.post("/v1/customers", {"name": "Theirs"}).json()["id"]
     page = _page(client, f"?starting_after={theirs}&limit=100")
     assert _ids(page) == ids  # every own customer is older than their newest one
+
+
+def test_list_items_equal_the_retrieved_objects(client, create):
+    from datetime import UTC, datetime
+
+    from customers.models import Customer
+
+    scored = create(name="Scored", metadata={"a": "1"}, email="x@y.io")
+    Customer.objects.filter(pk=scored["id"]).update(
+        health_score=71.5, health_status="neutral", health_computed_at=datetime(2026, 1, 2, 3, 4, 5, 678, UTC)
+    )
+    create(name="Plain")
+    for item in _page(client, "?limit=100")["data"]:
+        assert item == client.get(f"/v1/customers/{item['id']}").json()
+    health = client.get(f"/v1/customers/{scored['id']}").json()["health"]
+    assert health == {"score": 71.5, "status": "neutral", "computed_at": "2026-01-02T03:04:05Z"}

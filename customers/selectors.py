@@ -1,0 +1,29 @@
+"""Reads for the customers API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from django.db.models import CharField, QuerySet
+from django.db.models.functions import Cast
+
+from customers.api.serializers import REPRESENTATION_FIELDS, customer_representation
+
+_TIMESTAMPS = ("health_computed_at", "created_at", "updated_at")
+_PLAIN = tuple(name for name in REPRESENTATION_FIELDS if name not in _TIMESTAMPS)
+ROW_KEYS = _PLAIN + _TIMESTAMPS
+
+
+def customer_rows(queryset: QuerySet) -> QuerySet:
+    """A list page's rows as tuples in ROW_KEYS order, timestamps as the database's text.
+
+    Parsing two or three timestamps per row into datetimes only to format them again was about a
+    third of a 100-customer page's Python time; the text (UTC on every connection Django opens)
+    is reformatted by perly's `iso` with a slice instead."""
+    casts = [Cast(name, output_field=CharField()) for name in _TIMESTAMPS]
+    return queryset.values_list(*_PLAIN, *casts)
+
+
+def customer_page_representation(rows: Iterable[tuple]) -> Iterator[dict]:
+    for row in rows:
+        yield customer_representation(dict(zip(ROW_KEYS, row, strict=True)))
