@@ -94,6 +94,42 @@ def webhook_event_publish(
     return ids
 
 
+def webhook_events_publish_many(
+    *,
+    workspace_id: str,
+    event_type: str,
+    data_objects: list[dict],
+    previous_attributes: list[dict | None] | None = None,
+) -> list[str]:
+    """`webhook_event_publish` for many objects of one event type (a sync creating a page of
+    customers): the same messages, in the same order, from one endpoint query and one insert."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"Unknown webhook event type {event_type!r}; add it to webhooks/catalog.py.")
+    if previous_attributes is not None and len(previous_attributes) != len(data_objects):
+        raise ValueError("previous_attributes must have one entry per data object.")
+    if not data_objects:
+        return []
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(
+            workspace_id=workspace_id, active=True, status=EndpointStatus.ENABLED
+        ).only("id", "workspace_id", "events")
+        if is_subscribed(endpoint.events, event_type)
+    ]
+    if not endpoints:
+        return []
+    previous = previous_attributes or [None] * len(data_objects)
+    messages = [
+        _new_message(endpoint, event_type, data_object, prior)
+        for data_object, prior in zip(data_objects, previous, strict=True)
+        for endpoint in endpoints
+    ]
+    WebhookMessage.objects.bulk_create(messages, batch_size=1000)
+    ids = [message.id for message in messages]
+    transaction.on_commit(lambda: enqueue_messages(ids))
+    return ids
+
+
 def enqueue_messages(message_ids: list[str], countdown: float | None = None) -> int:
     """Queue a delivery task per message. A broker outage is not an error here: the rows stay
     due and un-queued, and the sweeper queues them once the broker answers again."""

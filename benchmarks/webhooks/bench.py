@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,6 +30,7 @@ import django  # noqa: E402
 
 django.setup()
 
+import orjson  # noqa: E402
 import requests  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -37,7 +40,8 @@ from perly.celery import app as celery_app  # noqa: E402
 from perly.ids import new_id  # noqa: E402
 from perly.redis_client import get_redis  # noqa: E402
 from perly.services import workspace_create  # noqa: E402
-from tests.support.worker import Worker, wait_for  # noqa: E402
+from tests.support.worker import ROOT as REPO  # noqa: E402
+from tests.support.worker import wait_for, worker_env  # noqa: E402
 from tests.webhooks.receiver import Receiver  # noqa: E402
 from webhooks.models import MessageStatus, WebhookMessage  # noqa: E402
 from webhooks.services import webhook_endpoint_create, webhook_event_publish  # noqa: E402
@@ -58,13 +62,14 @@ CUSTOMER = {
 }
 
 
-def plain_loop(url: str, count: int, deadline: float) -> tuple[int, float]:
-    body = b'{"id":"msg_x","object":"event","type":"customer.created","data":{}}'
-    session = requests.Session()
+def plain_loop(url: str, count: int, deadline: float, keep_alive: bool) -> tuple[int, float]:
+    """`requests.post` per message (a new connection each time), or one `requests.Session`."""
+    body = orjson.dumps({"id": "msg_x", "object": "event", "type": "customer.created", "data": CUSTOMER})
+    post = requests.Session().post if keep_alive else requests.post
     started = time.perf_counter()
     sent = 0
     while sent < count and time.perf_counter() < deadline:
-        response = session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=15)
+        response = post(url, data=body, headers={"Content-Type": "application/json"}, timeout=15)
         response.raise_for_status()
         sent += 1
     return sent, time.perf_counter() - started
@@ -89,10 +94,29 @@ def perly_run(receiver: Receiver, path: str, count: int, timeout: float) -> tupl
     return receiver.count() - before, elapsed
 
 
+def start_worker(options: list[str], index: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "perly", "worker", "-l", "warning", "-Q", "webhooks"]
+    command += ["--without-gossip", "--without-mingle", "-n", f"bench{index}@%h", *options]
+    return subprocess.Popen(command, cwd=REPO, env=worker_env(), start_new_session=True)
+
+
+def workers_answering(count: int):
+    return lambda: len(celery_app.control.ping(timeout=0.5)) >= count
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=2, help="worker pool size (2 = two processes)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker process (second setup)")
     parser.add_argument("--timeout", type=float, default=180.0)
     args = parser.parse_args()
     if not settings.REDIS_URL:
@@ -101,20 +125,32 @@ def main() -> None:
     get_redis().flushdb()
 
     with Receiver() as receiver:
-        sent, seconds = plain_loop(receiver.url("/floor"), args.messages, time.perf_counter() + args.timeout)
-        floor = sent / seconds
-        print(f"plain requests loop: {sent} POSTs in {seconds:.2f} s = {floor:.0f}/s")
+        floors = {}
+        for name, keep_alive in (("requests.post loop", False), ("requests.Session loop", True)):
+            deadline = time.perf_counter() + args.timeout
+            sent, seconds = plain_loop(receiver.url("/floor"), args.messages, deadline, keep_alive)
+            floors[name] = sent / seconds
+            print(f"floor, {name}: {sent} POSTs in {seconds:.2f} s = {floors[name]:.0f}/s")
 
-        worker = Worker(concurrency=args.concurrency).start()
-        try:
-            delivered, seconds = perly_run(receiver, "/perly", args.messages, args.timeout)
-        finally:
-            worker.stop()
-        rate = delivered / seconds
-        print(
-            f"perly, {args.concurrency} worker processes: {delivered} deliveries in {seconds:.2f} s = {rate:.0f}/s"
-        )
-        print(f"ratio: {rate / floor:.0%} of the plain loop (target >= 60%)")
+        setups = {
+            "2 worker processes (prefork, concurrency 2)": [["--pool", "prefork", "--concurrency", "2"]],
+            f"2 worker processes x {args.threads} threads": [
+                ["--pool", "threads", "--concurrency", str(args.threads)]
+            ]
+            * 2,
+        }
+        for label, workers in setups.items():
+            processes = [start_worker(options, index) for index, options in enumerate(workers)]
+            try:
+                wait_for(workers_answering(len(workers)), timeout=60, message="workers to answer ping")
+                delivered, seconds = perly_run(receiver, "/perly", args.messages, args.timeout)
+            finally:
+                for process in processes:
+                    stop_worker(process)
+            rate = delivered / seconds
+            print(f"perly, {label}: {delivered} deliveries in {seconds:.2f} s = {rate:.0f}/s")
+            for name, floor in floors.items():
+                print(f"  ratio vs {name}: {rate / floor:.0%} (target >= 60%)")
     celery_app.close()
 
 
