@@ -282,4 +282,7 @@ def test_no_route_reveals_or_touches_another_workspace(
     assert not failures, "\n".join(failures)
     assert snapshot() == before
     # Every kind was exercised (a refactor that hides routes from the walk fails here).
-    assert counts["object"] >= 35 and counts["list"] >= 35 and counts["workspace"] == 3, counts
+    assert counts["object"] >= 35 and counts["list"] >= 35 and counts["workspace"] >= 3, (
+        counts,
+        [r for r, _ in v1_routes()],
+    )
