@@ -1,8 +1,8 @@
 """Mapping provider accounts to Perly customers: an existing link first, then the provider's
 own rules (email, email domain, domain, name), else a new customer when the config allows.
 
-Every read is one query per page (not per record); creations and updates go through
-customers.services so customer webhooks fire.
+Every read is one query per page (not per record); the page's new customers are created in one
+batch and updates go through customers.services, so customer webhooks fire.
 """
 
 from __future__ import annotations
@@ -40,7 +40,17 @@ class MatchOutcome:
     updated: int = 0
 
 
-def _fill_blanks(customer: Customer, record: Record) -> dict:
+@dataclass
+class _Planned:
+    """A customer this page will create (in one batch once the page is matched)."""
+
+    name: str
+    email: str | None = None
+    domain: str | None = None
+    pk: str | None = None  # known once created
+
+
+def _fill_blanks(customer: Customer | _Planned, record: Record) -> dict:
     """Fields Perly does not know yet; never overwrite what the user set."""
     changes = {}
     match = record.match
@@ -51,10 +61,24 @@ def _fill_blanks(customer: Customer, record: Record) -> dict:
     return changes
 
 
+def _plan(record: Record) -> _Planned:
+    match = record.match
+    planned = _Planned(name=(match.name or record.provider_id)[:200])
+    if match.email and _EMAIL_RE.match(match.email) and len(match.email) <= 254:
+        planned.email = match.email
+    if match.domain and _DOMAIN_RE.match(match.domain):
+        planned.domain = match.domain
+    return planned
+
+
 def match_accounts(
     *, workspace_id: str, records: list[Record], linked: dict[str, str | None], create_customers: bool
 ) -> MatchOutcome:
-    """`linked` maps provider ids already stored to their customer (or None)."""
+    """`linked` maps provider ids already stored to their customer (or None).
+
+    Reads are one query per kind (links, emails, domains, names) for the whole page; the
+    customers the page creates are made in one `customers_create_bulk` call at the end.
+    """
     outcome = MatchOutcome()
     live = set(
         Customer.objects.filter(
@@ -75,9 +99,9 @@ def match_accounts(
     domains = {r.match.domain for r in pending if r.match.domain}
     names = {r.match.name.strip().lower() for r in pending if r.match.name and "name" in r.match.rules}
     scope = Customer.objects.filter(workspace_id=workspace_id)
-    by_email: dict[str, Customer] = {}
-    by_domain: dict[str, Customer] = {}
-    by_name: dict[str, Customer] = {}
+    by_email: dict[str, Customer | _Planned] = {}
+    by_domain: dict[str, Customer | _Planned] = {}
+    by_name: dict[str, Customer | _Planned] = {}
     # Oldest first, so when several customers qualify the first-created one wins, stably.
     if emails:
         # Customer emails are stored lowercased (the API normalizes them), so an exact match on
@@ -92,6 +116,8 @@ def match_accounts(
         for c in scope.annotate(name_l=Lower("name")).filter(name_l__in=names).order_by("id"):
             by_name.setdefault(c.name.lower(), c)
 
+    assigned: dict[str, Customer | _Planned] = {}
+    planned: list[_Planned] = []
     for record in pending:
         match = record.match
         customer = None
@@ -107,26 +133,42 @@ def match_accounts(
         if customer is not None:
             outcome.matched += 1
             changes = _fill_blanks(customer, record)
-            if changes:
+            if changes and isinstance(customer, _Planned):
+                # Not created yet: it is created with these fields (one customer.created webhook).
+                for name, value in changes.items():
+                    setattr(customer, name, value)
+                outcome.updated += 1
+            elif changes:
                 customer = customer_services.customer_update(
                     workspace_id=workspace_id, customer_id=customer.pk, data=changes
                 )
                 outcome.updated += 1
         elif create_customers:
-            data = {"name": (match.name or record.provider_id)[:200]}
-            if match.email and _EMAIL_RE.match(match.email) and len(match.email) <= 254:
-                data["email"] = match.email
-            if match.domain and _DOMAIN_RE.match(match.domain):
-                data["domain"] = match.domain
-            customer = customer_services.customer_create(workspace_id=workspace_id, data=data)
+            customer = _plan(record)
+            planned.append(customer)
             outcome.created += 1
         else:
             continue
-        outcome.customer_ids[record.provider_id] = customer.pk
+        assigned[record.provider_id] = customer
         # Later records of this page (same company, same domain) match the customer just made.
         if customer.email:
             by_email.setdefault(customer.email.lower(), customer)
         if customer.domain:
             by_domain.setdefault(customer.domain, customer)
         by_name.setdefault(customer.name.lower(), customer)
+
+    if planned:
+        rows = []
+        for p in planned:
+            row = {"name": p.name}
+            if p.email:
+                row["email"] = p.email
+            if p.domain:
+                row["domain"] = p.domain
+            rows.append(row)
+        created = customer_services.customers_create_bulk(workspace_id=workspace_id, rows=rows)
+        for p, customer in zip(planned, created, strict=True):
+            p.pk = customer.pk
+    for provider_id, customer in assigned.items():
+        outcome.customer_ids[provider_id] = customer.pk
     return outcome
