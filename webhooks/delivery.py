@@ -93,7 +93,7 @@ def webhook_message_deliver(*, message_id: str, skip_locked: bool | None = None)
     LOCKED, so nobody waits) in one transaction around the attempt: a single commit per
     delivery, and a crash simply rolls the claim back. Elsewhere a lease is claimed first."""
     if skip_locked is None:
-        skip_locked = connection.features.has_select_for_update_skip_locked
+        skip_locked = connection.vendor == "postgresql"  # _lock_due_message is PostgreSQL SQL
     now = timezone.now()
     if not skip_locked:
         if not _claim_with_lease(message_id, now):
