@@ -67,6 +67,17 @@ def _new_message(endpoint: WebhookEndpoint, event_type: str, data_object: dict, 
     return message
 
 
+def _subscribed_endpoints(workspace_id: str, event_type: str) -> list[WebhookEndpoint]:
+    # At most 20 endpoints per workspace: filtering the subscriptions in Python is portable and cheap.
+    return [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(
+            workspace_id=workspace_id, active=True, status=EndpointStatus.ENABLED
+        ).only("id", "workspace_id", "events")
+        if is_subscribed(endpoint.events, event_type)
+    ]
+
+
 def webhook_event_publish(
     *,
     workspace_id: str,
@@ -78,13 +89,7 @@ def webhook_event_publish(
     queue their deliveries once it commits. Returns the new message ids."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type {event_type!r}; add it to webhooks/catalog.py.")
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(
-            workspace_id=workspace_id, active=True, status=EndpointStatus.ENABLED
-        ).only("id", "workspace_id", "events")
-        if is_subscribed(endpoint.events, event_type)
-    ]
+    endpoints = _subscribed_endpoints(workspace_id, event_type)
     if not endpoints:
         return []
     messages = [_new_message(e, event_type, data_object, previous_attributes) for e in endpoints]
@@ -109,13 +114,7 @@ def webhook_events_publish_many(
         raise ValueError("previous_attributes must have one entry per data object.")
     if not data_objects:
         return []
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(
-            workspace_id=workspace_id, active=True, status=EndpointStatus.ENABLED
-        ).only("id", "workspace_id", "events")
-        if is_subscribed(endpoint.events, event_type)
-    ]
+    endpoints = _subscribed_endpoints(workspace_id, event_type)
     if not endpoints:
         return []
     previous = previous_attributes or [None] * len(data_objects)

@@ -84,3 +84,22 @@ def test_health_and_integration_types_publish_through_the_same_entry_point(
     event = verify(endpoint["secret"], receiver.received()[0])
     assert event["type"] == "health.status_changed"
     assert event["data"]["previous_attributes"] == {"health": {"status": "healthy"}}
+
+
+def test_publish_many_writes_the_same_messages_in_one_go(
+    receiver, make_endpoint, workspace, django_capture_on_commit_callbacks
+):
+    from webhooks.services import webhook_events_publish_many
+
+    everything = make_endpoint(receiver.url("/all"), ["*"])
+    make_endpoint(receiver.url("/deleted-only"), ["customer.deleted"])
+    objects = [{"id": f"cus_{n}", "object": "customer"} for n in range(3)]
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        ids = webhook_events_publish_many(
+            workspace_id=workspace.id, event_type="customer.created", data_objects=objects
+        )
+    assert len(ids) == 3
+    events = [verify(everything["secret"], request) for request in receiver.received("/all")]
+    assert sorted(e["data"]["object"]["id"] for e in events) == ["cus_0", "cus_1", "cus_2"]
+    assert {e["id"] for e in events} == set(ids)
+    assert receiver.received("/deleted-only") == []
