@@ -125,6 +125,8 @@ def main() -> None:
 
             profiler = cProfile.Profile()
             outcome = profiler.runcall(sync.execute, run.pk)
+            if os.environ["BENCH_PROFILE"].endswith(".prof"):  # a path: keep the stats for pstats
+                profiler.dump_stats(os.environ["BENCH_PROFILE"])
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         else:
             outcome = sync.execute(run.pk)
