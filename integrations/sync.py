@@ -72,32 +72,33 @@ def _upsert(integration_id: str, records: list[Record], customer_ids: dict[str, 
     if not records:
         return
     table = SyncedRecord._meta.db_table
-    columns: dict[str, list] = {
-        name: [] for name in ("stream", "provider_id", "parent_id", "customer_id", "data", "version")
-    }
-    for r in records:
-        columns["stream"].append(r.stream)
-        columns["provider_id"].append(r.provider_id)
-        columns["parent_id"].append(r.parent_id)
-        columns["customer_id"].append(customer_ids.get(r.provider_id) if r.match else None)
-        columns["data"].append(json.dumps(r.data))
-        columns["version"].append(r.version)
-    # One array per column (unnest) rather than a placeholder per value: the statement stays
-    # the same size whatever the page size, so the driver does not re-parse a 1,000-placeholder
-    # string every page. An older snapshot (a replayed event) never overwrites a newer read.
-    # Only the table name is formatted into the SQL; values travel as parameters.
+    rows = [
+        {
+            "stream": r.stream,
+            "provider_id": r.provider_id,
+            "parent_id": r.parent_id,
+            "customer_id": customer_ids.get(r.provider_id) if r.match else None,
+            "data": r.data,
+            "version": r.version,
+        }
+        for r in records
+    ]
+    # The page travels as one JSON parameter (jsonb_to_recordset) rather than a placeholder per
+    # value: the statement is the same whatever the page size, so the driver neither re-parses a
+    # 1,000-placeholder string nor quotes values one by one. An older snapshot (a replayed event)
+    # never overwrites a newer read. Only the table name is formatted into the SQL.
     sql = (
         f"INSERT INTO {table} (integration_id, stream, provider_id, parent_id, customer_id, data, version, synced_at) "  # noqa: S608
-        "SELECT %s, r.stream, r.provider_id, r.parent_id, r.customer_id, r.data::jsonb, r.version, %s "
-        "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::text[], %s::bigint[]) "
-        "AS r(stream, provider_id, parent_id, customer_id, data, version) "
+        "SELECT %s, r.stream, r.provider_id, r.parent_id, r.customer_id, r.data, r.version, %s "
+        "FROM jsonb_to_recordset(%s::jsonb) "
+        "AS r(stream varchar, provider_id varchar, parent_id varchar, customer_id varchar, data jsonb, version bigint) "
         "ON CONFLICT (integration_id, stream, provider_id) DO UPDATE SET "
         "parent_id = excluded.parent_id, data = excluded.data, version = excluded.version, "
         f"synced_at = excluded.synced_at, customer_id = COALESCE(excluded.customer_id, {table}.customer_id) "
         f"WHERE {table}.version <= excluded.version"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [integration_id, timezone.now(), *columns.values()])
+        cursor.execute(sql, [integration_id, timezone.now(), json.dumps(rows)])
 
 
 def _save_cursor(integration_id: str, stream: str, cursor_value: dict) -> None:
