@@ -22,6 +22,8 @@ from perly.models import Workspace
 logger = logging.getLogger("perly.health")
 
 PURGE_BATCH = 5000
+# Weights are relative; a bound keeps their sums finite (1e308 + 1e308 is infinity).
+MAX_WEIGHT = 1_000_000
 
 
 # --- The model --------------------------------------------------------------------------------
@@ -67,8 +69,8 @@ def health_model_update(
                 raise _invalid(f"weights[{key}]", f"Unknown signal key: '{key}'.")
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise _invalid(f"weights[{key}]", "Weights must be numbers.")
-            if weight < 0:
-                raise _invalid(f"weights[{key}]", "Weights must be zero or more.")
+            if not 0 <= weight <= MAX_WEIGHT:
+                raise _invalid(f"weights[{key}]", f"Weights must be from 0 to {MAX_WEIGHT:,}.")
             new_weights[key] = float(weight)
         healthy = current.healthy_threshold if healthy_threshold is None else float(healthy_threshold)
         at_risk = current.at_risk_threshold if at_risk_threshold is None else float(at_risk_threshold)

@@ -135,7 +135,11 @@ def add_conventions(result, generator, request, public):
                             "in": "header",
                             "required": False,
                             "description": "Makes a retry safe: the first response is replayed for 24 h.",
-                            "schema": {"type": "string", "maxLength": 255},
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                         }
                     )
+    for name, schema in components.items():
+        # Request bodies are strict (StrictSerializerMixin): an unknown field is a 400.
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema.setdefault("additionalProperties", False)
     return result

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from customers.models import HealthStatus
 from health.models import HealthModel
+from health.services import MAX_WEIGHT
 from health.signals import CATALOG, CATEGORIES
 from perly.api import StrictSerializerMixin
 
@@ -36,7 +37,7 @@ class ThresholdsSerializer(StrictSerializerMixin, serializers.Serializer):
 @extend_schema_field(
     {
         "type": "object",
-        "properties": {key: {"type": "number", "minimum": 0} for key in CATALOG},
+        "properties": {key: {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT} for key in CATALOG},
         "additionalProperties": False,
     }
 )
@@ -54,8 +55,8 @@ class WeightsField(serializers.Field):
                 isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight)
             ):
                 errors[key] = ["Weights must be numbers."]
-            elif weight < 0:
-                errors[key] = ["Weights must be zero or more."]
+            elif not 0 <= weight <= MAX_WEIGHT:
+                errors[key] = [f"Weights must be from 0 to {MAX_WEIGHT:,}."]
         if errors:
             raise serializers.ValidationError(errors)
         return {key: float(weight) for key, weight in data.items()}
