@@ -32,8 +32,13 @@ class DateOrDateTimeField(forms.Field):
         except ValueError:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
         if timezone.is_naive(parsed):
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed
+            return parsed.replace(tzinfo=UTC)
+        try:
+            # In UTC before it reaches the database: Python allows offsets up to 24 h, PostgreSQL
+            # refuses those beyond 15:59 (a 500 otherwise).
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:00:00-05:00 is past datetime.max in UTC
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 class DateOrDateTimeFilter(django_filters.Filter):

@@ -94,6 +94,9 @@ def test_created_range(client, people):
     assert _names(client, "created_after=2026-03-11T12:00:00") == ["Globex", "Hooli Labs"]  # naive = UTC
     assert _names(client, "created_after=2026-03-11T13:00:00%2B02:00") == ["Globex", "Hooli Labs"]
     assert _names(client, "created_after=2026-03-11&created_before=2026-03-12") == ["Globex"]
+    # Offsets PostgreSQL would refuse (beyond 15:59) are converted to UTC first.
+    assert _names(client, "created_before=2265-07-01T07:09:10-20:52") == ["Globex", "Hooli Labs", "Initech"]
+    assert _names(client, "created_after=2026-03-11T10:00:00-23:59") == ["Hooli Labs"]  # 03-12 09:59Z
 
 
 @pytest.mark.parametrize(
@@ -125,6 +128,11 @@ def test_created_range(client, people):
         ),
         ("created_after", "yesterday", "created_after: Enter a date (YYYY-MM-DD) or an ISO 8601 datetime."),
         ("created_after", "2026-13-45", "created_after: Enter a date (YYYY-MM-DD) or an ISO 8601 datetime."),
+        (
+            "created_after",
+            "9999-12-31T23:00:00-05:00",
+            "created_after: Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.",
+        ),
         (
             "created_before",
             "2026-02-30T10:00:00Z",
