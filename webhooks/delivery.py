@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -98,13 +98,14 @@ def webhook_message_deliver(*, message_id: str, skip_locked: bool | None = None)
     if not skip_locked:
         if not _claim_with_lease(message_id, now):
             return "skipped: not due or claimed elsewhere"
-        with bookkeeping_transaction():
-            return _attempt(WebhookMessage.objects.select_related("endpoint").get(pk=message_id))
+        # No transaction around the HTTP call here: SQLite would hold its lock meanwhile.
+        message = WebhookMessage.objects.select_related("endpoint").get(pk=message_id)
+        return _attempt(message, writes=bookkeeping_transaction)
     with transaction.atomic():  # _lock_due_message relaxes the commit like bookkeeping_transaction
         message = _lock_due_message(message_id, now)
         if message is None:
             return "skipped: not due or claimed elsewhere"
-        return _attempt(message)
+        return _attempt(message, writes=nullcontext)
 
 
 _MESSAGE_COLUMNS = ("id", "endpoint_id", "payload", "attempt_count", "retry_step")
@@ -148,13 +149,17 @@ def _lock_due_message(message_id: str, now: datetime) -> WebhookMessage | None:
     return message
 
 
-def _attempt(message: WebhookMessage) -> str:
-    """Sign, send and record one attempt; runs inside the caller's bookkeeping transaction."""
+def _attempt(message: WebhookMessage, writes: Callable[[], AbstractContextManager]) -> str:
+    """Sign, send and record one attempt; `writes` wraps the bookkeeping (nothing to add when
+    the caller's transaction already holds the row)."""
     endpoint = message.endpoint
     if not endpoint.deliverable:
-        WebhookMessage.objects.filter(pk=message.pk).update(
-            status=MessageStatus.FAILED, last_error="The endpoint is disabled or inactive.", locked_until=None
-        )
+        with writes():
+            WebhookMessage.objects.filter(pk=message.pk).update(
+                status=MessageStatus.FAILED,
+                last_error="The endpoint is disabled or inactive.",
+                locked_until=None,
+            )
         return "failed: endpoint disabled"
     body = message.payload.encode()
     timestamp = int(time.time())  # fresh per attempt, as Standard Webhooks requires
@@ -165,7 +170,8 @@ def _attempt(message: WebhookMessage) -> str:
         "webhook-signature": signature_header(endpoint_secrets(endpoint), message.id, timestamp, body),
     }
     result = client.post(endpoint.url, body, headers)
-    return _record(message, endpoint, result)
+    with writes():
+        return _record(message, endpoint, result)
 
 
 def _classify(result: client.HttpResult) -> str:
@@ -215,7 +221,7 @@ def _record(message: WebhookMessage, endpoint: WebhookEndpoint, result: client.H
         outcome = AttemptOutcome.FAILED
         update.update(status=MessageStatus.FAILED, enqueued_at=None)
 
-    # Inside the caller's bookkeeping transaction: the attempt and the message move together.
+    # Inside one transaction (the caller's `writes`): the attempt and the message move together.
     WebhookAttempt.objects.create(
         message=message,
         attempt_number=attempt_number,
