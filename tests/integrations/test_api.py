@@ -34,6 +34,7 @@ def test_connect_checks_credentials_stores_them_encrypted_and_runs_the_initial_s
     assert fake_stripe.requests_to("/v1/customers")[0].query == {"limit": ["1"]}  # the check came first
 
 
+@pytest.mark.django_db  # nothing is committed for a sync to run: a rolled-back test suffices (no flush)
 def test_rejected_credentials_get_the_providers_reason_and_store_nothing(client, fake_stripe):
     response = connect(client, "stripe", {"api_key": "sk_test_wrongwrongwrongwrong1234"})
 
@@ -66,6 +67,7 @@ def test_a_disconnected_integration_does_not_block_a_new_one(client, connect_str
     assert connect(client, "stripe", {"api_key": STRIPE_KEY}).status_code == 201
 
 
+@pytest.mark.django_db  # nothing is committed for a sync to run: a rolled-back test suffices (no flush)
 @pytest.mark.parametrize(
     ("body", "param", "code"),
     [
@@ -165,6 +167,7 @@ def test_another_workspaces_integration_answers_404(other_client, connect_stripe
     assert response.json()["error"]["message"] == f"No such integration: '{integration['id']}'."
 
 
+@pytest.mark.django_db  # nothing is committed for a sync to run: a rolled-back test suffices (no flush)
 def test_malformed_id_answers_404(client):
     assert client.get("/v1/integrations/cus_123").status_code == 404
 
@@ -246,6 +249,7 @@ def test_the_secret_never_appears_in_responses_logs_or_admin(client, fake_stripe
     assert "sk_…p7dc" in seen[4].content.decode()
 
 
+@pytest.mark.django_db  # nothing is committed for a sync to run: a rolled-back test suffices (no flush)
 def test_every_endpoint_is_in_the_openapi_document(anon_client):
     paths = anon_client.get("/v1/openapi.json").json()["paths"]
 

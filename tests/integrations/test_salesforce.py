@@ -170,6 +170,7 @@ def test_support_and_engagement_signals(client, fake_salesforce):
     assert busy_health["score"] < calm_health["score"]
 
 
+@pytest.mark.django_db  # no database work: skip the transactional flush
 def test_instance_url_must_be_salesforce_unless_the_urls_were_overridden():
     assert trusted_salesforce_url("https://acme.my.salesforce.com")
     assert trusted_salesforce_url("https://na1.force.com")
