@@ -46,6 +46,14 @@ def decrypt_text(token: str) -> str:
     return _fernet().decrypt(token.encode()).decode()
 
 
+def encrypt_bytes(plaintext: bytes) -> bytes:
+    return _fernet().encrypt(plaintext)
+
+
+def decrypt_bytes(token: bytes) -> bytes:
+    return _fernet().decrypt(token)
+
+
 def encrypt_json(value: object) -> str:
     return encrypt_text(json.dumps(value, separators=(",", ":")))
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from perly import ratelimit
 from perly.apikeys import AuthFailure, authenticate_key
+from perly.crypto import decrypt_bytes, encrypt_bytes
 from perly.errors import error_response, response_for_exception
 from perly.models import IdempotencyRecord
 from perly.request_context import reset_request_id, set_request_id
@@ -221,8 +222,10 @@ class ApiGatewayMiddleware:
         else:
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
+            # Encrypted: some first responses carry a secret shown once (a webhook endpoint's).
             IdempotencyRecord.objects.filter(pk=record.pk).update(
-                response_status=response.status_code, response_body=bytes(response.content)
+                response_status=response.status_code,
+                response_body=encrypt_bytes(bytes(response.content)),
             )
         return response
 
@@ -263,7 +266,7 @@ class ApiGatewayMiddleware:
                     param="Idempotency-Key",
                 )
             replay = HttpResponse(
-                bytes(existing.response_body or b""),
+                decrypt_bytes(bytes(existing.response_body)) if existing.response_body else b"",
                 status=existing.response_status,
                 content_type="application/json",
             )

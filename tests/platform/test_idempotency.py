@@ -154,3 +154,23 @@ def test_concurrent_request_with_the_same_key_is_409(workspace, make_client):
     assert replay.json() == results["first"].json()
     assert Customer.objects.count() == 1
     connection.close()
+
+
+def test_stored_first_responses_are_encrypted_at_rest(client):
+    """A replayable response can carry a secret shown once (a webhook endpoint's whsec_)."""
+    response = client.post("/v1/customers", {"name": "Secretive Ltd"}, HTTP_IDEMPOTENCY_KEY="k-enc")
+    assert response.status_code == 201
+    stored = bytes(IdempotencyRecord.objects.get(key="k-enc").response_body)
+    assert b"Secretive Ltd" not in stored
+    replay = client.post("/v1/customers", {"name": "Secretive Ltd"}, HTTP_IDEMPOTENCY_KEY="k-enc")
+    assert replay.json() == response.json()
+
+
+def test_records_past_24_hours_are_pruned(client):
+    from perly.services import idempotency_records_prune
+
+    client.post("/v1/customers", {"name": "Old"}, HTTP_IDEMPOTENCY_KEY="old")
+    client.post("/v1/customers", {"name": "New"}, HTTP_IDEMPOTENCY_KEY="new")
+    IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+    assert idempotency_records_prune() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
