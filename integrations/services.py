@@ -27,8 +27,17 @@ from webhooks.services import webhook_event_publish
 
 logger = logging.getLogger("perly.integrations")
 
-# A credentials check runs inside an API request: retry briefly, never park the request.
-CHECK_RETRY_POLICY = RetryPolicy(max_retries=2, base_delay=0.2, max_delay=1.0, max_retry_after=3.0)
+
+def check_retry_policy() -> RetryPolicy:
+    """A credentials check runs inside an API request: retry briefly, never park the request.
+    Never slower than the sync's own (settings-driven) policy."""
+    general = RetryPolicy.from_settings()
+    return RetryPolicy(
+        max_retries=2,
+        base_delay=min(0.2, general.base_delay),
+        max_delay=min(1.0, general.max_delay),
+        max_retry_after=min(3.0, general.max_retry_after),
+    )
 
 
 def _hint(secret: str, keep_prefix: bool) -> str:
@@ -91,7 +100,7 @@ def integration_create(
     if existing is not None:
         raise _already_exists(existing, provider)
     connector = connector_for(provider, credentials)
-    connector.caller.policy = CHECK_RETRY_POLICY
+    connector.caller.policy = check_retry_policy()
     try:
         connector.check()
     except CredentialsInvalid as exc:

@@ -175,7 +175,9 @@ class StripeConnector(Connector):
         self.full_refresh = since is None or time.time() - since > FULL_REFRESH_AFTER
         return [
             Stream("customers", self._object_reader("/v1/customers", _customer, {}), accounts=True),
-            Stream("subscriptions", self._object_reader("/v1/subscriptions", _subscription, {"status": "all"})),
+            Stream(
+                "subscriptions", self._object_reader("/v1/subscriptions", _subscription, {"status": "all"})
+            ),
             Stream("invoices", self._object_reader("/v1/invoices", _invoice, {})),
             Stream("charges", self._object_reader("/v1/charges", _charge, {})),
             Stream("events", self._read_events),
