@@ -1,8 +1,9 @@
 """Six weeks of product events for the demo customers, stored through the ingestion service.
 
-Four usage profiles give the health scores a real spread: power users (several people, many
-event types, daily), steady accounts, fading accounts (usage falling week after week) and
-accounts gone quiet for more than 30 days.
+Five usage profiles give the health scores a real spread: power users (several people, many
+event types, daily), steady accounts, occasional accounts (one or two people, a few days a
+week), fading accounts (usage falling week after week, then stopping) and accounts gone quiet
+for more than 30 days.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ _RICH_TYPES = [
     "comment.created",
 ]
 _FEATURES = ["forecasting", "segments", "playbooks", "exports", "sso", "custom_fields"]
-# (profile, share of customers, events per active user per weekday, users)
+# (profile, share of customers, events per active user per weekday, users, share of days active)
 _PROFILES = [
-    ("power", 0.3, 9, (4, 9)),
-    ("steady", 0.3, 5, (1, 3)),
-    ("fading", 0.2, 7, (2, 4)),
-    ("quiet", 0.2, 5, (1, 3)),
+    ("power", 0.25, 9, (4, 9), 1.0),
+    ("steady", 0.25, 5, (1, 3), 0.9),
+    ("occasional", 0.2, 2, (1, 2), 0.35),
+    ("fading", 0.15, 7, (2, 4), 0.8),
+    ("quiet", 0.15, 5, (1, 3), 0.8),
 ]
 
 
@@ -49,18 +51,20 @@ def _profile_for(rng: random.Random) -> tuple:
 
 
 def _events_for(rng: random.Random, customer: Customer, now) -> list[dict]:
-    name, _, per_user, (min_users, max_users) = _profile_for(rng)
+    name, _, per_user, (min_users, max_users), active_share = _profile_for(rng)
     users = [f"user_{rng.randint(100, 999)}" for _ in range(rng.randint(min_users, max_users))]
     types = _CORE_TYPES + (_RICH_TYPES if name == "power" else rng.sample(_RICH_TYPES, 2))
-    quiet_since = rng.randint(31, 38) if name == "quiet" else 0
+    quiet_since = {"quiet": rng.randint(31, 38), "fading": rng.randint(6, 12)}.get(name, 0)
     events = []
     for days_ago in range(DAYS, 0, -1):
         if quiet_since and days_ago < quiet_since:
             break
         day = now - timedelta(days=days_ago)
+        if rng.random() > active_share:
+            continue
         rate = per_user * (0.3 if day.weekday() >= 5 else 1.0)
         if name == "fading":
-            rate *= days_ago / DAYS  # linear decline towards zero over the six weeks
+            rate *= (days_ago / DAYS) ** 2  # steep decline, then nothing for the last week or two
         for user in users:
             for _ in range(max(0, round(rng.gauss(rate, rate / 3)))):
                 moment = day.replace(

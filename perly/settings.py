@@ -132,7 +132,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Socket timeouts: without them a publish to a black-holed broker (partition, failover) waits
 # forever inside the request that made the change (tests/faults/test_redis_down.py).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 2, "socket_connect_timeout": 2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Each domain has its own queue so operators can scale them independently (docs/operations.md).
 CELERY_TASK_DEFAULT_QUEUE = "default"

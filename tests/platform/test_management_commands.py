@@ -148,6 +148,9 @@ def test_seed_demo_loads_once_and_prints_a_working_key_each_time():
     second = run("seed_demo")
     assert "Demo workspace exists; reusing its data." in second
     assert Customer.objects.filter(workspace=demo).count() == count
+    # The demo shows a real spread of health, not one colour.
+    statuses = set(Customer.objects.filter(workspace=demo).values_list("health_status", flat=True))
+    assert {"healthy", "neutral", "at_risk"} <= statuses
     for secret in (first[-1], second[-1]):
         response = _client_for(secret).get("/v1/customers?limit=3")
         assert response.status_code == 200
