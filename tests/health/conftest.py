@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import orjson
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from customers.models import Customer
 from events.models import Event
+from tests.webhooks.receiver import Receiver
+from webhooks.catalog import EVENT_TYPES
+from webhooks.models import WebhookEndpoint, WebhookMessage
+from webhooks.services import webhook_endpoint_create
 
 
 @pytest.fixture
@@ -49,9 +55,40 @@ def days_ago(days: float, now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(days=days)
 
 
-@pytest.fixture(autouse=True)
-def published(monkeypatch):
-    """Records the webhook events health publishes (the outbox is the webhooks app's concern)."""
-    calls: list[dict] = []
-    monkeypatch.setattr("health.rescore.webhook_event_publish", lambda **kwargs: calls.append(kwargs))
-    return calls
+class HealthOutbox:
+    """What a workspace's webhook endpoint subscribed to health.* has been sent: the outbox rows
+    webhooks.services wrote in the scoring transaction, as the event bodies the customer gets."""
+
+    def __init__(self, endpoint: WebhookEndpoint, receiver: Receiver) -> None:
+        self.endpoint = endpoint
+        self.receiver = receiver
+        self._seen: set[str] = set()
+
+    def events(self) -> list[dict]:
+        """Every event written for the endpoint, in publication order."""
+        messages = WebhookMessage.objects.filter(endpoint=self.endpoint).order_by("created_at", "id")
+        events = []
+        for message in messages:
+            event = orjson.loads(message.payload)
+            # The row's type and the signed body's type are the same fact, stored twice.
+            assert event["type"] == message.event_type
+            events.append(event)
+        return events
+
+    def new(self) -> list[dict]:
+        """The events written since the last call (what the previous rescore published)."""
+        fresh = [event for event in self.events() if event["id"] not in self._seen]
+        self._seen.update(event["id"] for event in fresh)
+        return fresh
+
+
+@pytest.fixture
+def health_outbox(workspace):
+    """A real endpoint subscribed to the health events, on a live receiver at 127.0.0.1 (eager
+    tasks deliver right after the commit, so the receiver must answer 200)."""
+    with override_settings(PERLY_WEBHOOK_ALLOW_PRIVATE_URLS=True), Receiver() as receiver:
+        endpoint, _secret = webhook_endpoint_create(
+            workspace_id=workspace.id,
+            data={"url": receiver.url(), "events": [t for t in EVENT_TYPES if t.startswith("health.")]},
+        )
+        yield HealthOutbox(endpoint, receiver)

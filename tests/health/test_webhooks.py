@@ -1,8 +1,12 @@
-"""health.score_changed / status_changed / at_risk, published in the scoring transaction."""
+"""health.score_changed / status_changed / at_risk, written to the webhooks outbox in the scoring
+transaction for an endpoint subscribed to the health events (and delivered to it)."""
 
 from __future__ import annotations
 
+import orjson
+
 from health.services import external_signals_upsert
+from webhooks.models import WebhookMessage
 
 
 def _set_score(customer, score: float, capture) -> None:
@@ -15,18 +19,24 @@ def _set_score(customer, score: float, capture) -> None:
         )
 
 
+def _types(events: list[dict]) -> list[str]:
+    return [event["type"] for event in events]
+
+
 def test_first_score_is_a_baseline_then_changes_are_published(
-    make_customer, published, django_capture_on_commit_callbacks
+    make_customer, health_outbox, django_capture_on_commit_callbacks
 ):
     customer = make_customer()
     _set_score(customer, 50.0, django_capture_on_commit_callbacks)
-    assert published == []
+    assert health_outbox.new() == []
     _set_score(customer, 80.0, django_capture_on_commit_callbacks)
-    assert [call["event_type"] for call in published] == ["health.status_changed", "health.score_changed"]
-    call = published[1]
-    assert call["workspace_id"] == customer.workspace_id
-    assert call["previous_attributes"] == {"score": 50.0, "status": "neutral"}
-    data = call["data_object"]
+    events = health_outbox.new()
+    assert _types(events) == ["health.status_changed", "health.score_changed"]
+    assert set(WebhookMessage.objects.values_list("workspace_id", flat=True)) == {customer.workspace_id}
+    status_changed, score_changed = events
+    assert score_changed["object"] == "event"
+    assert score_changed["data"]["previous_attributes"] == {"score": 50.0, "status": "neutral"}
+    data = score_changed["data"]["object"]
     assert (data["object"], data["customer"], data["score"], data["status"]) == (
         "health_score",
         customer.id,
@@ -34,45 +44,55 @@ def test_first_score_is_a_baseline_then_changes_are_published(
         "healthy",
     )
     assert data["signals"][0]["key"] == "billing.mrr"
-    assert published[0]["previous_attributes"] == {"status": "neutral", "score": 50.0}
+    assert status_changed["data"]["previous_attributes"] == {"status": "neutral", "score": 50.0}
+    assert status_changed["data"]["object"] == data
+    # Eager tasks deliver once the scoring transaction commits: the receiver got these exact events.
+    received = [orjson.loads(request.body) for request in health_outbox.receiver.received()]
+    assert received == events
 
 
 def test_small_moves_do_not_notify_until_they_add_up_to_5_points(
-    make_customer, published, django_capture_on_commit_callbacks
+    make_customer, health_outbox, django_capture_on_commit_callbacks
 ):
     customer = make_customer()
     _set_score(customer, 80.0, django_capture_on_commit_callbacks)
-    published.clear()
+    assert health_outbox.new() == []
     _set_score(customer, 77.0, django_capture_on_commit_callbacks)
     _set_score(customer, 76.0, django_capture_on_commit_callbacks)
-    assert published == []
+    assert health_outbox.new() == []
     _set_score(customer, 75.0, django_capture_on_commit_callbacks)
-    assert [call["event_type"] for call in published] == ["health.score_changed"]
-    assert published[0]["previous_attributes"] == {"score": 80.0, "status": "healthy"}
+    (event,) = health_outbox.new()
+    assert event["type"] == "health.score_changed"
+    assert event["data"]["previous_attributes"] == {"score": 80.0, "status": "healthy"}
+    assert (event["data"]["object"]["score"], event["data"]["object"]["status"]) == (75.0, "healthy")
 
 
-def test_crossing_below_the_at_risk_threshold(make_customer, published, django_capture_on_commit_callbacks):
+def test_crossing_below_the_at_risk_threshold(
+    make_customer, health_outbox, django_capture_on_commit_callbacks
+):
     customer = make_customer()
     _set_score(customer, 50.0, django_capture_on_commit_callbacks)
-    published.clear()
+    assert health_outbox.new() == []
     _set_score(customer, 20.0, django_capture_on_commit_callbacks)
-    assert [call["event_type"] for call in published] == [
-        "health.status_changed",
-        "health.score_changed",
-        "health.at_risk",
-    ]
-    assert published[2]["previous_attributes"] == {"status": "neutral", "score": 50.0}
-    assert published[2]["data_object"]["status"] == "at_risk"
-    published.clear()
+    events = health_outbox.new()
+    assert _types(events) == ["health.status_changed", "health.score_changed", "health.at_risk"]
+    at_risk = events[2]["data"]
+    assert at_risk["previous_attributes"] == {"status": "neutral", "score": 50.0}
+    assert (at_risk["object"]["customer"], at_risk["object"]["status"]) == (customer.id, "at_risk")
     _set_score(customer, 10.0, django_capture_on_commit_callbacks)  # already at risk: only the score moved
-    assert [call["event_type"] for call in published] == ["health.score_changed"]
+    (event,) = health_outbox.new()
+    assert event["type"] == "health.score_changed"
+    assert event["data"]["previous_attributes"] == {"score": 20.0, "status": "at_risk"}
 
 
-def test_unchanged_rescore_publishes_nothing(make_customer, published, django_capture_on_commit_callbacks):
+def test_unchanged_rescore_publishes_nothing(
+    make_customer, health_outbox, django_capture_on_commit_callbacks
+):
     from health.services import rescore_customers
 
     customer = make_customer()
     _set_score(customer, 50.0, django_capture_on_commit_callbacks)
-    published.clear()
+    assert health_outbox.new() == []
     rescore_customers(workspace_id=customer.workspace_id)
-    assert published == []
+    assert health_outbox.new() == []
+    assert not WebhookMessage.objects.exists()
