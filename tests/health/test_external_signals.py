@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer
-from health.models import ExternalSignal
-from health.services import external_signals_upsert
+from health.models import CustomerHealth, ExternalSignal
+from health.services import external_signals_upsert, external_signals_upsert_many
 
 
 def _billing(score: float = 80.0, **extra) -> dict:
@@ -121,24 +123,14 @@ def test_upsert_for_another_workspaces_customer_writes_nothing(make_customer, ot
 def test_batch_upsert_replaces_each_customers_signals_and_rescores_once(
     make_customer, django_capture_on_commit_callbacks
 ):
-    from health.services import external_signals_upsert_many
-
     first, second = make_customer(), make_customer()
     ws = first.workspace_id
     with django_capture_on_commit_callbacks(execute=True):
         external_signals_upsert(
             workspace_id=ws, customer_id=first.id, source="stripe", signals=[_billing(10.0)]
         )
-    from unittest import mock
-
-    from health import services
-
-    rescore = mock.Mock(wraps=services.rescore_customers)
-    # The patch is entered first so it is still active when the captured callbacks run.
-    with (
-        mock.patch.object(services, "rescore_customers", rescore),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    scored_before = CustomerHealth.objects.get(customer=first).computed_at
+    with django_capture_on_commit_callbacks(execute=True):
         written = external_signals_upsert_many(
             workspace_id=ws,
             source="stripe",
@@ -149,9 +141,36 @@ def test_batch_upsert_replaces_each_customers_signals_and_rescores_once(
             },
         )
     assert written == 2
-    assert rescore.call_count == 1  # one set-based rescore for the whole batch
     assert sorted(ExternalSignal.objects.values_list("customer_id", "key", "score")) == sorted(
         [(first.id, "billing.overdue_amount", 30.0), (second.id, "billing.mrr", 70.0)]
     )
     scores = dict(Customer.objects.values_list("id", "health_score"))
     assert scores == {first.id: 30.0, second.id: 70.0}
+    # One rescore for the whole batch: both customers carry the same, new computation time.
+    computed = dict(CustomerHealth.objects.values_list("customer_id", "computed_at"))
+    assert computed[first.id] == computed[second.id] > scored_before
+    assert set(Customer.objects.values_list("health_computed_at", flat=True)) == {computed[first.id]}
+
+
+def test_batch_upsert_costs_the_same_queries_for_2_or_20_customers(
+    make_customer, django_capture_on_commit_callbacks
+):
+    """Set-based: the signals and the rescore after commit do not loop over customers."""
+    ws = make_customer().workspace_id
+
+    def upsert_batch(size: int) -> int:
+        customers = [make_customer() for _ in range(size)]
+        # The capture is outermost so it also counts the rescore run by the on_commit callbacks.
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            external_signals_upsert_many(
+                workspace_id=ws,
+                source="stripe",
+                signals={customer.id: [_billing(60.0)] for customer in customers},
+            )
+        assert set(
+            Customer.objects.filter(pk__in=[c.id for c in customers]).values_list("health_score", flat=True)
+        ) == {60.0}
+        return len(queries)
+
+    upsert_batch(1)  # the workspace's first rescore creates its default health model
+    assert upsert_batch(2) == upsert_batch(20)
