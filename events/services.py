@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Customer
 from events.hooks import notify_events_ingested
 from events.models import Event
-from events.storage import Row, insert_rows, use_bulk_statement
+from events.storage import Row, ingest_transaction, insert_rows, purge_sweep_lock, use_bulk_statement
 from events.validation import Candidate, Rejection, customer_not_found, validate_event
 
 DELETE_BATCH = 5000
@@ -102,40 +102,57 @@ def event_batch_ingest(
         else:
             result.rejected.append(outcome)
 
+    inserted: list[str] = []
+    if candidates:
+        inserted, not_found, duplicates = ingest_transaction(
+            workspace_id, lambda: _store(workspace_id, candidates, now)
+        )
+        result.rejected.extend(not_found)
+        result.duplicates = duplicates
+    result.accepted = len(inserted)
+    result.touched_customer_ids = set(inserted)
+    result.rejected.sort(key=lambda rejection: rejection.index)
+    # Committed above (ingest_transaction), so listeners never mark a batch that rolled back.
+    notify_events_ingested(workspace_id, result.touched_customer_ids)
+    return result
+
+
+def _store(
+    workspace_id: str, candidates: list[Candidate], now: datetime
+) -> tuple[list[str], list[Rejection], int]:
+    """Inside ingest_transaction: resolve, dedupe within the batch, insert. Returns the inserted
+    rows' customer ids, the customer_not_found rejections and the duplicate count."""
+    # Inside the transaction, after the ingest lock: a customer soft-deleted before this
+    # lookup is unknown, and a purge's final sweep waits for this commit (storage.py).
     by_id, by_external = _resolve_customers(workspace_id, candidates)
+    not_found: list[Rejection] = []
     seen_keys: set[str] = set()
     keyed: list[Row] = []
     unkeyed: list[Row] = []
+    repeated = 0
     for candidate in candidates:
         if candidate.customer_id is not None:
             customer_id = by_id.get(candidate.customer_id)
         else:
             customer_id = by_external.get(candidate.customer_external_id)
         if customer_id is None:
-            result.rejected.append(customer_not_found(candidate))
+            not_found.append(customer_not_found(candidate))
             continue
         key = candidate.idempotency_key
         row = Row(customer_id, candidate.type, candidate.timestamp, candidate.properties_json, key)
         if key is None:
             unkeyed.append(row)
         elif key in seen_keys:
-            result.duplicates += 1  # the first event with a key wins
+            repeated += 1  # the first event with a key wins
         else:
             seen_keys.add(key)
             keyed.append(row)
-
-    # Keys in one global order: two batches sharing keys then lock them in the same order and
-    # cannot deadlock on the unique index.
+    # Keys in one global order: two batches sharing keys then lock them in the same order
+    # and cannot deadlock on the unique index.
     keyed.sort(key=lambda row: row.idempotency_key)
     rows = keyed + unkeyed
     inserted = insert_rows(workspace_id, rows, now)
-    result.accepted = len(inserted)
-    result.duplicates += len(rows) - len(inserted)
-    result.touched_customer_ids = set(inserted)
-    result.rejected.sort(key=lambda rejection: rejection.index)
-    # Committed above (insert_rows' transaction), so listeners never mark a batch that rolled back.
-    notify_events_ingested(workspace_id, result.touched_customer_ids)
-    return result
+    return inserted, not_found, repeated + len(rows) - len(inserted)
 
 
 def _delete_in_batches(queryset) -> int:
@@ -150,8 +167,21 @@ def _delete_in_batches(queryset) -> int:
 
 
 def events_purge_customer(customer_id: str) -> int:
-    """The customers.hooks purger: a deleted customer's events go, in batches."""
-    return _delete_in_batches(Event.objects.filter(customer_id=customer_id))
+    """The customers.hooks purger: a deleted (soft-deleted first) customer's events go, in
+    batches, then a last sweep under the workspace's exclusive ingest lock.
+
+    There is no foreign key from events to customers (its per-row trigger cost a third of each
+    INSERT): the sweep is what guarantees that no event outlives its customer. It waits for
+    every in-flight batch that could have resolved the customer before its soft delete and
+    deletes what they stored; batches that start later cannot resolve it (storage.py)."""
+    deleted = _delete_in_batches(Event.objects.filter(customer_id=customer_id))
+    workspace_id = Customer.all_objects.filter(pk=customer_id).values_list("workspace_id", flat=True).first()
+    if workspace_id is None:
+        return deleted
+    with transaction.atomic():
+        purge_sweep_lock(workspace_id)
+        count, _ = Event.objects.filter(customer_id=customer_id).delete()
+    return deleted + count
 
 
 def events_prune(*, before: datetime, workspace_id: str | None = None) -> int:

@@ -1,17 +1,22 @@
 from __future__ import annotations
 
 import json
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from customers.services import customer_delete
+from customers.models import Customer
+from customers.services import customer_delete, customer_purge
 from events import services
 from events.models import Event
+from events.storage import Row, ingest_transaction, insert_rows
 from tests.events.conftest import post_events
+from tests.support.worker import wait_for
 
 
 def _seed(client, customer, count, timestamp="2026-01-15T00:00:00Z"):
@@ -33,7 +38,64 @@ def test_deleting_a_customer_deletes_its_events_in_batches(
     deletes = [
         q["sql"] for q in queries.captured_queries if q["sql"].startswith('DELETE FROM "events_event"')
     ]
-    assert len(deletes) == 3  # 40 + 40 + 20
+    # 40 + 40 + 20, then the final sweep under the workspace's exclusive ingest lock.
+    assert len(deletes) == 4
+    sweep = next(i for i, q in enumerate(queries.captured_queries) if q["sql"] == deletes[-1])
+    assert "pg_advisory_xact_lock(" in queries.captured_queries[sweep - 1]["sql"]
+
+
+def _sweep_waiting() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_purge_waits_for_a_batch_in_flight_and_deletes_what_it_stored(workspace, acme):
+    """No foreign key guards events -> customers: a batch that resolved the customer before its
+    soft delete and commits during the purge must not leave orphans behind."""
+    now = timezone.now()
+    resolved = threading.Event()
+    release = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def batch_in_flight() -> None:
+        def work():
+            inserted = insert_rows(workspace.id, [Row(acme.id, "login", now, b"{}", "late-1")], now)
+            resolved.set()
+            release.wait(30)
+            return inserted
+
+        try:
+            outcome["batch"] = ingest_transaction(workspace.id, work)
+        finally:
+            connection.close()
+
+    def purge() -> None:
+        try:
+            outcome["purge"] = customer_purge(customer_id=acme.id)
+        finally:
+            connection.close()
+
+    batch = threading.Thread(target=batch_in_flight)
+    batch.start()
+    assert resolved.wait(30)
+    Customer.all_objects.filter(pk=acme.id).update(deleted_at=now)  # the API's soft delete
+    purger = threading.Thread(target=purge)
+    purger.start()
+    wait_for(_sweep_waiting, timeout=30, message="the purge's sweep waiting for the batch in flight")
+    release.set()
+    batch.join(30)
+    purger.join(30)
+    assert outcome == {"batch": [acme.id], "purge": True}
+    assert not Event.objects.filter(customer_id=acme.id).exists()
+    assert not Customer.all_objects.filter(pk=acme.id).exists()
+
+    # A batch after the soft delete resolves nothing: the event is rejected, nothing stored.
+    result = services.event_batch_ingest(
+        workspace_id=workspace.id, events=[{"customer_id": acme.id, "type": "login"}]
+    )
+    assert (result.accepted, [r.code for r in result.rejected]) == (0, ["customer_not_found"])
 
 
 def test_purge_is_registered_with_customers(workspace, acme, client, settings):
