@@ -1,4 +1,5 @@
-"""Rescoring: aggregates in one grouped query, scores in Python, writes in bulk per chunk.
+"""Rescoring: on PostgreSQL set-based in SQL (health.rescore_sql); elsewhere (the portable
+path) aggregates in one grouped query, scores in Python, writes in bulk per chunk.
 
 `rescore(...)` serves three callers: the dirty-mark drain (a batch of ids, as of now), full
 rescoring (the nightly rollup, `recompute_health`, a new model version) and history backfill
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -59,11 +61,25 @@ def rescore(
     snapshot_date: date | None = None,
     write_current: bool = True,
 ) -> int:
-    """Rescore a workspace's live customers (all, or `customer_ids`); returns how many."""
+    """Rescore a workspace's live customers (all, or `customer_ids`); returns how many.
+
+    PostgreSQL runs it set-based end to end (health.rescore_sql); other databases, or
+    settings.HEALTH_SQL_RESCORE = False, take the portable path below (same results)."""
     as_of = as_of or timezone.now()
     ids = list(dict.fromkeys(customer_ids)) if customer_ids is not None else None
     if ids is not None and not ids:
         return 0
+    if connection.vendor == "postgresql" and getattr(settings, "HEALTH_SQL_RESCORE", True):
+        from health.rescore_sql import rescore_set_based
+
+        return rescore_set_based(
+            workspace_id=workspace_id,
+            model=model,
+            ids=ids,
+            as_of=as_of,
+            snapshot_date=snapshot_date,
+            write_current=write_current,
+        )
     aggregates = event_aggregates(workspace_id=workspace_id, as_of=as_of, customer_ids=ids)
     external = _external_signals(workspace_id, ids, as_of)
     computed_at = _iso(as_of)

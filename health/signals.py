@@ -20,12 +20,15 @@ Scoring curves of the event signals (each window ends at the computation time):
   linearly to 0 at 30 days.
 
 A customer with no event at all before the computation time has no event signals.
+Roundings follow health.rounding.round_half_up; health.rescore_sql computes the same in SQL.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+from health.rounding import round_half_up
 
 CATEGORIES = ("usage", "engagement", "billing", "support")
 DEFAULT_CATEGORY_WEIGHTS = {"usage": 40.0, "engagement": 30.0, "billing": 20.0, "support": 10.0}
@@ -83,8 +86,12 @@ def default_weights() -> dict[str, float]:
     return weights
 
 
+def _round2(value: float) -> float:
+    return round_half_up(value, 2)
+
+
 def _capped(value: float) -> float:
-    return round(max(0.0, min(100.0, value)), 2)
+    return _round2(max(0.0, min(100.0, value)))
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,7 @@ def event_signals(agg: EventAggregates, as_of: datetime) -> list[dict]:
             }
         )
     days = max(0.0, (as_of - agg.last_event_at).total_seconds() / 86400.0)
-    signals.append({"key": "engagement.recency_days", "value": round(days, 2), "score": recency_score(days)})
+    signals.append({"key": "engagement.recency_days", "value": _round2(days), "score": recency_score(days)})
     return signals
 
 
@@ -132,5 +139,5 @@ def recency_score(days: float) -> float:
 def _trend(recent: int, previous: int) -> dict:
     if previous == 0:
         return {"key": "usage.volume_trend_14d", "value": None, "score": 100.0 if recent > 0 else 0.0}
-    percent = round(100.0 * recent / previous, 2)
+    percent = _round2(100.0 * recent / previous)
     return {"key": "usage.volume_trend_14d", "value": percent, "score": _capped(2.0 * (percent - 50.0))}

@@ -102,6 +102,8 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# Health rescoring on PostgreSQL runs set-based in SQL; false forces the portable Python path.
+HEALTH_SQL_RESCORE = env.bool("HEALTH_SQL_RESCORE", default=True)
 
 # --- Cache, Redis -----------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -1,0 +1,376 @@
+"""Set-based rescoring on PostgreSQL: aggregates, curves, composite and writes all in SQL.
+
+One grouped pass over the workspace's 30-day event window (GROUPING SETS give the per-customer
+counts, the distinct event types and the distinct users in the same scan; active days are a
+31-bit day mask, so no COUNT(DISTINCT) sort), the scoring curves of health.signals, and the
+weighted composite of health.scoring are computed into a temporary table by one statement.
+From it, a few statements write the current scores (INSERT ... ON CONFLICT), the customers'
+mirror (UPDATE ... FROM) and the day's snapshots (INSERT ... ON CONFLICT). Only the customers
+whose score or status moved come back to Python, to publish their webhooks.
+
+The results are those of the portable path (health.rescore._rescore_portable) to the last bit:
+float8 operations in the same order, sums in signal-key order (COLLATE "C", as Python's sort),
+roundings as `round(x::text::numeric, n)` = health.rounding.round_half_up. Any change to a curve
+must be made in both places; tests/health/test_rescore_parity.py compares the two.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+from django.db import connection, transaction
+from django.utils import timezone
+
+from customers.models import Customer
+from health import generation
+from health.models import CustomerHealth, HealthModel, HealthSnapshot
+from health.signals import CATALOG, EVENTS_SOURCE
+
+logger = logging.getLogger("perly.health")
+
+WINDOW_DAYS = 30
+TREND_DAYS = 14
+SCORED = "health_scored_tmp"
+
+
+def _r(expr: str, digits: int = 2) -> str:
+    """SQL twin of round_half_up: numeric (its scale keeps a decimal point in the JSON)."""
+    return f"round(({expr})::text::numeric, {digits})"
+
+
+def _clamp(expr: str) -> str:
+    return f"greatest(0.0::float8, least(100.0::float8, {expr}))"
+
+
+# Python floats as JSON that decodes to the same float (PostgreSQL renders 5::float8 as `5`).
+def _jfloat(expr: str) -> str:
+    return (
+        f"CASE WHEN ({expr}) IS NULL THEN 'null'::jsonb "
+        f"WHEN ({expr})::text ~ '^-?[0-9]+$' THEN to_jsonb(round(({expr})::numeric, 1)) "
+        f"ELSE to_jsonb(({expr})::text::numeric) END"
+    )
+
+
+# Constants and SQL snippets only are interpolated; every value is a query parameter.
+_SCORE_SQL = f"""
+CREATE TEMP TABLE "{SCORED}" ON COMMIT DROP AS
+WITH scope AS (
+    SELECT c.id AS customer_id FROM customers_customer c
+    WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL {{ids_filter_c}}
+),
+sets AS (
+    SELECT e.customer_id,
+           GROUPING(e.type, e.properties ->> 'user_id') AS gset,
+           (e.properties ->> 'user_id') AS uid,
+           bit_or(1::bigint << ((e.timestamp AT TIME ZONE %(tz)s)::date - %(day0)s::date)) AS days,
+           count(*) FILTER (WHERE e.timestamp >= %(recent)s) AS recent,
+           count(*) FILTER (WHERE e.timestamp < %(recent)s AND e.timestamp >= %(previous)s) AS previous,
+           max(e.timestamp) AS last_at
+    FROM events_event e
+    WHERE e.workspace_id = %(ws)s AND e.timestamp >= %(start)s AND e.timestamp < %(as_of)s
+          {{ids_filter_e}}
+    GROUP BY GROUPING SETS ((e.customer_id), (e.customer_id, e.type),
+                            (e.customer_id, e.properties ->> 'user_id'))
+),
+agg AS (
+    SELECT customer_id,
+           max(bit_count(days::bit(64))) FILTER (WHERE gset = 3) AS active_days,
+           max(recent) FILTER (WHERE gset = 3) AS recent,
+           max(previous) FILTER (WHERE gset = 3) AS previous,
+           count(*) FILTER (WHERE gset = 1) AS types,
+           count(uid) FILTER (WHERE gset = 2) AS users,
+           max(last_at) FILTER (WHERE gset = 3) AS last_at
+    FROM sets GROUP BY customer_id
+),
+base AS (
+    SELECT s.customer_id,
+           coalesce(a.active_days, 0) AS active_days, coalesce(a.recent, 0) AS recent,
+           coalesce(a.previous, 0) AS previous, coalesce(a.types, 0) AS types,
+           coalesce(a.users, 0) AS users,
+           -- The window's newest event is the newest ever; only the silent ones need a probe
+           -- of the (customer, -timestamp) index (COALESCE evaluates it only when needed).
+           coalesce(a.last_at, (SELECT e2.timestamp FROM events_event e2
+                                WHERE e2.customer_id = s.customer_id AND e2.timestamp < %(as_of)s
+                                ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
+    FROM scope s LEFT JOIN agg a ON a.customer_id = s.customer_id
+),
+ev AS (
+    SELECT b.*, least(b.active_days, 30) AS days30,
+           greatest(0.0::float8, (extract(epoch FROM %(as_of)s::timestamptz) - extract(epoch FROM b.last_at))
+                                 ::float8 / 86400.0::float8) AS silent,
+           CASE WHEN b.previous > 0
+                THEN {_r("100.0::float8 * b.recent / b.previous::float8")} END AS percent
+    FROM base b WHERE b.last_at IS NOT NULL
+),
+signal_rows AS (
+    SELECT ev.customer_id, v.key, v.value, v.score::float8 AS score, to_jsonb(v.score) AS score_json,
+           {EVENTS_SOURCE!r}::text AS source, %(computed_at)s::text AS computed_at,
+           NULL::text AS category, NULL::text AS label, NULL::text AS unit
+    FROM ev, LATERAL (VALUES
+        ('usage.active_days_30d', to_jsonb(round(ev.days30::numeric, 1)),
+         {_r(_clamp("100.0::float8 * ev.days30 / 20.0::float8"))}),
+        ('usage.volume_trend_14d', coalesce(to_jsonb(ev.percent), 'null'::jsonb),
+         CASE WHEN ev.previous = 0 THEN (CASE WHEN ev.recent > 0 THEN 100.0 ELSE 0.0 END)
+              ELSE {_r(_clamp("2.0::float8 * (ev.percent::float8 - 50.0::float8)"))} END),
+        ('usage.breadth_30d', to_jsonb(round(ev.types::numeric, 1)),
+         {_r(_clamp("100.0::float8 * ev.types / 5.0::float8"))}),
+        ('engagement.distinct_users_30d', to_jsonb(round(ev.users::numeric, 1)),
+         CASE WHEN ev.users > 0 THEN {_r(_clamp("100.0::float8 * ev.users / 3.0::float8"))} END),
+        ('engagement.recency_days', to_jsonb({_r("ev.silent")}),
+         CASE WHEN ev.silent <= 1.0 THEN 100.0
+              ELSE {_r(_clamp("100.0::float8 * (30.0::float8 - ev.silent) / 29.0::float8"))} END)
+    ) AS v(key, value, score)
+    WHERE v.score IS NOT NULL
+    UNION ALL
+    SELECT x.customer_id, x.key, {_jfloat("x.value")}, x.score, {_jfloat("x.score")}, x.source,
+           to_char(x.computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+           x.category, x.label, x.unit
+    FROM health_externalsignal x JOIN scope s ON s.customer_id = x.customer_id
+    WHERE x.workspace_id = %(ws)s AND x.computed_at <= %(as_of)s
+),
+weighted AS (
+    SELECT r.*, coalesce(cat.weight, 0.0::float8) AS weight,
+           coalesce(cat.weight_json, '0.0'::jsonb) AS weight_json,
+           coalesce(nullif(r.category, ''), cat.category, '') AS category_out,
+           coalesce(nullif(r.label, ''), cat.label, r.key) AS label_out,
+           coalesce(r.unit, cat.unit, '') AS unit_out,
+           sum(coalesce(cat.weight, 0.0::float8)) OVER (PARTITION BY r.customer_id ORDER BY r.key COLLATE "C"
+               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS present
+    FROM signal_rows r LEFT JOIN jsonb_to_recordset(%(catalog)s::jsonb)
+        AS cat(key text, category text, label text, unit text, weight float8, weight_json jsonb)
+        ON cat.key = r.key
+),
+contributed AS (
+    SELECT w.*, CASE WHEN w.present > 0 THEN {_r("w.weight * w.score / w.present")} ELSE 0.0 END
+                AS contribution
+    FROM weighted w
+),
+composite AS (
+    SELECT customer_id, max(present) AS present,
+           sum(contribution::float8 ORDER BY key COLLATE "C") AS score_sum,
+           jsonb_agg(jsonb_build_object(
+               'key', key, 'category', category_out, 'label', label_out, 'value', value,
+               'unit', unit_out, 'score', score_json, 'source', source, 'computed_at', computed_at,
+               'weight', weight_json, 'contribution', to_jsonb(contribution)
+           ) ORDER BY key COLLATE "C") AS signals
+    FROM contributed GROUP BY customer_id
+),
+scored AS (
+    SELECT s.customer_id,
+           CASE WHEN c.present > 0 THEN {_r("c.score_sum")}::float8 END AS score,
+           CASE WHEN c.present > 0 AND %(total_weight)s > 0
+                THEN {_r("c.present / %(total_weight)s", 4)}::float8 ELSE 0.0 END AS confidence,
+           coalesce(c.signals, '[]'::jsonb) AS signals
+    FROM scope s LEFT JOIN composite c ON c.customer_id = s.customer_id
+)
+SELECT customer_id, score, confidence, signals,
+       CASE WHEN score IS NULL THEN 'unknown' WHEN score >= %(healthy)s THEN 'healthy'
+            WHEN score < %(at_risk)s THEN 'at_risk' ELSE 'neutral' END AS status
+FROM scored
+"""  # noqa: S608
+
+
+def _catalog(model: HealthModel) -> str:
+    """Signal definitions + the model's weights, as one JSON parameter (weight_json keeps the
+    Python float's JSON form, so stored breakdowns decode to the same values)."""
+    keys = set(CATALOG) | set(model.weights)
+    rows = []
+    for key in sorted(keys):
+        definition = CATALOG.get(key)
+        weight = float(model.weights.get(key, 0.0))
+        rows.append(
+            {
+                "key": key,
+                "category": definition.category if definition else None,
+                "label": definition.label if definition else None,
+                "unit": definition.unit if definition else None,
+                "weight": weight,
+                "weight_json": weight,
+            }
+        )
+    return orjson.dumps(rows).decode()
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Timer:
+    """Per-statement timings, logged at debug level (the benchmark prints them)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps.append((name, now - self._last))
+        self._last = now
+
+
+LAST_TIMINGS: list[tuple[str, float]] = []
+
+
+def rescore_set_based(
+    *,
+    workspace_id: str,
+    model: HealthModel,
+    ids: list[str] | None,
+    as_of: datetime,
+    snapshot_date: date | None,
+    write_current: bool,
+) -> int:
+    """health.rescore.rescore on PostgreSQL; returns the number of customers scored."""
+    timer = _Timer()
+    start = as_of - timedelta(days=WINDOW_DAYS)
+    tz = timezone.get_current_timezone()
+    params = {
+        "ws": workspace_id,
+        "as_of": as_of,
+        "start": start,
+        "recent": as_of - timedelta(days=TREND_DAYS),
+        "previous": as_of - timedelta(days=2 * TREND_DAYS),
+        "tz": str(tz),
+        "day0": start.astimezone(tz).date(),
+        "computed_at": _iso(as_of),
+        "catalog": _catalog(model),
+        "total_weight": float(sum(weight for weight in model.weights.values() if weight > 0)),
+        "healthy": float(model.healthy_threshold),
+        "at_risk": float(model.at_risk_threshold),
+        "ids": ids,
+    }
+    sql = _SCORE_SQL.format(
+        ids_filter_c="AND c.id = ANY(%(ids)s)" if ids is not None else "",
+        ids_filter_e="AND e.customer_id = ANY(%(ids)s)" if ids is not None else "",
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Shortest round-trip float text (the rounding rule relies on it); the grouping-set hash
+        # tables of a 100,000-customer workspace stay in memory.
+        cursor.execute("SET LOCAL extra_float_digits = 1")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(f'DROP TABLE IF EXISTS "{SCORED}"')
+        cursor.execute(sql, params)
+        count = cursor.rowcount
+        timer.lap("score (aggregate + curves + composite)")
+        if write_current:
+            changed = _changed(cursor, as_of)
+            timer.lap("changed scores")
+            _write_current(cursor, workspace_id=workspace_id, model=model, as_of=as_of)
+            timer.lap("write current + customers")
+            transaction.on_commit(lambda: generation.bump(workspace_id))
+            if changed:
+                _publish_changed(workspace_id, model, changed, as_of)
+                timer.lap(f"publish {len(changed)} webhook customer(s)")
+        if snapshot_date is not None:
+            cursor.execute(
+                f"""
+                INSERT INTO "{HealthSnapshot._meta.db_table}"
+                    (workspace_id, customer_id, date, score, status, confidence, model_version, computed_at)
+                SELECT %(ws)s, customer_id, %(day)s, score, status, confidence, %(version)s, %(as_of)s
+                FROM "{SCORED}" WHERE score IS NOT NULL
+                ON CONFLICT (customer_id, date) DO UPDATE SET score = EXCLUDED.score,
+                    status = EXCLUDED.status, confidence = EXCLUDED.confidence,
+                    model_version = EXCLUDED.model_version, computed_at = EXCLUDED.computed_at
+                """,  # noqa: S608
+                {"ws": workspace_id, "day": snapshot_date, "version": model.version, "as_of": as_of},
+            )
+            timer.lap("write snapshots")
+        cursor.execute(f'DROP TABLE "{SCORED}"')
+    LAST_TIMINGS[:] = timer.steps
+    logger.debug("health: set-based rescore of %s: %s", workspace_id, timer.steps)
+    return count
+
+
+# A customer's webhooks are due when its status moved, or its score moved >= NOTIFY_DELTA from the
+# last notified one (health.rescore._notifications has the full rule; this is its superset filter).
+_MOVED = """(
+    ({h}.notified_score IS NULL) <> ({t}.score IS NULL)
+    OR coalesce(abs({t}.score - {h}.notified_score) >= %(delta)s, false)
+    OR {t}.status <> coalesce({h}.notified_status, 'unknown')
+)"""
+
+
+def _changed(cursor, as_of: datetime) -> list[tuple]:
+    from health.rescore import NOTIFY_DELTA
+
+    cursor.execute(
+        f"""
+        SELECT t.customer_id, t.score, t.status, t.confidence, t.signals,
+               h.score, h.status, h.notified_score, h.notified_status
+        FROM "{SCORED}" t JOIN "{CustomerHealth._meta.db_table}" h ON h.customer_id = t.customer_id
+        WHERE h.computed_at <= %(as_of)s AND (t.status <> h.status OR {_MOVED.format(h="h", t="t")})
+        """,  # noqa: S608
+        {"as_of": as_of, "delta": NOTIFY_DELTA},
+    )
+    return cursor.fetchall()
+
+
+def _write_current(cursor, *, workspace_id: str, model: HealthModel, as_of: datetime) -> None:
+    from health.rescore import NOTIFY_DELTA
+
+    table = CustomerHealth._meta.db_table
+    moved = _MOVED.format(h=f'"{table}"', t="EXCLUDED")
+    # A first score is the notification baseline; otherwise notified_* follow the score only
+    # when a score_changed webhook went out (same rule as health.rescore._notifications).
+    cursor.execute(
+        f"""
+        INSERT INTO "{table}" (customer_id, workspace_id, score, status, confidence, model_version,
+                               signals, computed_at, notified_score, notified_status)
+        SELECT customer_id, %(ws)s, score, status, confidence, %(version)s, signals, %(as_of)s,
+               score, status
+        FROM "{SCORED}"
+        ON CONFLICT (customer_id) DO UPDATE SET
+            score = EXCLUDED.score, status = EXCLUDED.status, confidence = EXCLUDED.confidence,
+            model_version = EXCLUDED.model_version, signals = EXCLUDED.signals,
+            computed_at = EXCLUDED.computed_at,
+            notified_score = CASE WHEN {moved} THEN EXCLUDED.score ELSE "{table}".notified_score END,
+            notified_status = CASE WHEN {moved} THEN EXCLUDED.status ELSE "{table}".notified_status END
+        WHERE "{table}".computed_at <= EXCLUDED.computed_at
+        """,  # noqa: S608
+        {"ws": workspace_id, "version": model.version, "as_of": as_of, "delta": NOTIFY_DELTA},
+    )
+    cursor.execute(
+        f"""
+        UPDATE "{Customer._meta.db_table}" AS c
+        SET health_score = t.score, health_status = t.status, health_computed_at = %(as_of)s
+        FROM "{SCORED}" AS t
+        WHERE c.id = t.customer_id AND (c.health_computed_at IS NULL OR c.health_computed_at <= %(as_of)s)
+        """,  # noqa: S608
+        {"as_of": as_of},
+    )
+
+
+def _publish_changed(workspace_id: str, model: HealthModel, changed: list[tuple], as_of: datetime) -> None:
+    from health.rescore import CurrentRow, _notifications, _publish
+
+    rows, previous = [], {}
+    for customer_id, score, status, confidence, signals, old_score, old_status, n_score, n_status in changed:
+        if isinstance(signals, str):
+            signals = json.loads(signals)
+        rows.append(
+            CurrentRow(
+                customer_id=customer_id,
+                workspace_id=workspace_id,
+                score=score,
+                status=status,
+                confidence=confidence,
+                model_version=model.version,
+                signals=signals,
+                computed_at=as_of,
+                notified_score=n_score,
+                notified_status=n_status,
+            )
+        )
+        previous[customer_id] = {
+            "score": old_score,
+            "status": old_status,
+            "notified_score": n_score,
+            "notified_status": n_status,
+        }
+    notifications = _notifications(model, rows, previous)
+    if notifications:
+        _publish(workspace_id, rows, notifications, as_of)

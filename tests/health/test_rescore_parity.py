@@ -1,0 +1,157 @@
+"""The set-based SQL rescoring (PostgreSQL) and the portable Python path give identical results.
+
+Both run on the same data from the same starting state (a savepoint rolled back in between):
+a first rollup (baselines + snapshots), then a rescore two days later with a new model version,
+which moves statuses and so publishes webhooks (read from the real outbox rows, written in the
+scoring transaction)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from customers.models import Customer
+from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
+from health.rescore import rescore
+from health.services import external_signals_upsert, health_model_current, health_rollup
+from tests.health.conftest import add_events
+
+
+def _dataset(make_customer, now):
+    rng = random.Random(20261126)
+    customers = []
+    for index in range(60):
+        customer = make_customer(f"Parity {index}")
+        customers.append(customer)
+        if index % 10 == 0:
+            continue  # no events at all
+        if index % 10 == 1:  # silent for more than the window: recency only
+            add_events(customer, [now - timedelta(days=40 + rng.random() * 10)])
+            continue
+        count = rng.randint(1, 120)
+        power = 1 + index % 4
+        when = [now - timedelta(seconds=86400 * 45 * rng.random() ** power) for _ in range(count)]
+        types = [f"type{n}" for n in range(1 + index % 7)]
+        users = [f"u{n}" for n in range(index % 5)] or None
+        add_events(customer, when, types=types, users=users)
+    # Window edges: exactly 30 days (in), exactly 14 and 28 days, and an event at as_of (out).
+    edge = make_customer("Edges")
+    add_events(
+        edge,
+        [now - timedelta(days=30), now - timedelta(days=14), now - timedelta(days=28), now],
+        types=["a", "b"],
+        users=["x"],
+    )
+    # A trend on an exact tie: 25 recent vs 32 previous = 78.125 %.
+    tie = make_customer("Tie")
+    add_events(tie, [now - timedelta(days=1, minutes=n) for n in range(25)])
+    add_events(tie, [now - timedelta(days=20, minutes=n) for n in range(32)])
+    # External signals, with and without events; a deleted customer is not scored.
+    for customer, score in ((customers[2], 12.5), (customers[10], 87.0), (customers[23], 55.55)):
+        external_signals_upsert(
+            workspace_id=customer.workspace_id,
+            customer_id=customer.id,
+            source="stripe",
+            signals=[
+                {"key": "billing.mrr", "value": 1200, "score": score},
+                {"key": "support.open_cases", "value": 3.0, "score": 100 - score, "label": ""},
+            ],
+        )
+    ExternalSignal.objects.update(computed_at=now - timedelta(hours=1))
+    Customer.objects.filter(pk=customers[5].pk).update(deleted_at=now)
+    return tie
+
+
+def _state(workspace_id, outbox):
+    health = list(
+        CustomerHealth.objects.filter(workspace_id=workspace_id)
+        .order_by("customer_id")
+        .values_list(
+            "customer_id",
+            "score",
+            "status",
+            "confidence",
+            "model_version",
+            "signals",
+            "computed_at",
+            "notified_score",
+            "notified_status",
+        )
+    )
+    mirror = list(
+        Customer.all_objects.filter(workspace_id=workspace_id)
+        .order_by("id")
+        .values_list("id", "health_score", "health_status", "health_computed_at")
+    )
+    snapshots = list(
+        HealthSnapshot.objects.filter(workspace_id=workspace_id)
+        .order_by("customer_id", "date")
+        .values_list("customer_id", "date", "score", "status", "confidence", "model_version", "computed_at")
+    )
+    webhooks = sorted(
+        (event["data"]["object"]["customer"], event["type"], repr(event["data"])) for event in outbox.events()
+    )
+    # repr, not ==: a JSON 5 where the other path has 5.0 must fail too.
+    return repr(health), repr(mirror), repr(snapshots), webhooks, health
+
+
+def _run(settings, workspace, outbox, now, sql: bool):
+    settings.HEALTH_SQL_RESCORE = sql
+    with transaction.atomic():
+        health_rollup(now=now)
+        # Two days later under a stricter, re-weighted model: statuses move, webhooks go out.
+        current = health_model_current(workspace_id=workspace.id)
+        weights = {**current.weights, "usage.breadth_30d": 7.25, "engagement.recency_days": 13.1}
+        model = HealthModel.objects.create(
+            workspace_id=workspace.id,
+            version=current.version + 1,
+            weights=weights,
+            healthy_threshold=63.5,
+            at_risk_threshold=45.0,
+        )
+        rescore(workspace_id=workspace.id, model=model, as_of=now + timedelta(days=2))
+        state = _state(workspace.id, outbox)
+        transaction.set_rollback(True)
+    return state
+
+
+@pytest.mark.django_db
+def test_sql_and_portable_rescoring_give_identical_results(settings, workspace, make_customer, health_outbox):
+    now = timezone.now().replace(microsecond=123456)
+    tie = _dataset(make_customer, now)
+    portable = _run(settings, workspace, health_outbox, now, sql=False)
+    set_based = _run(settings, workspace, health_outbox, now, sql=True)
+
+    assert set_based[0] == portable[0]  # scores, statuses, confidences, signal breakdowns
+    assert set_based[1] == portable[1]  # the customers' mirror
+    assert set_based[2] == portable[2]  # snapshots
+    assert set_based[3] == portable[3]  # webhooks
+    # The data exercises what it should: every status, webhooks, the rounding tie.
+    health = portable[4]
+    assert {row[2] for row in health} == {"healthy", "neutral", "at_risk", "unknown"}
+    assert len(health) == 61  # 62 customers, one deleted
+    assert portable[3], "the second pass published no webhook"
+    trend = next(
+        signal
+        for row in health
+        if row[0] == tie.id
+        for signal in row[5]
+        if signal["key"] == "usage.volume_trend_14d"
+    )
+    assert trend["value"] == 78.13  # 78.125 rounds half up, in both paths
+
+
+@pytest.mark.django_db
+def test_sql_path_rescores_only_the_given_customers(settings, workspace, make_customer):
+    settings.HEALTH_SQL_RESCORE = True
+    now = timezone.now()
+    first, second = make_customer(), make_customer()
+    add_events(first, [now - timedelta(hours=1)])
+    model = health_model_current(workspace_id=workspace.id)
+    assert rescore(workspace_id=workspace.id, model=model, customer_ids=[first.id], as_of=now) == 1
+    assert list(CustomerHealth.objects.values_list("customer_id", flat=True)) == [first.id]
+    assert Customer.objects.get(pk=second.pk).health_computed_at is None
