@@ -64,7 +64,10 @@ class Receiver:
         self._lock = threading.Lock()
         self._scripts: dict[str, list[Reply]] = {}
         self.requests: list[Received] = []
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, once per test.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def port(self) -> int:
