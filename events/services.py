@@ -35,16 +35,17 @@ class BatchResult:
         }
 
 
-# Two index lookups (primary key; the (workspace, external_id) unique index) whatever the
-# planner thinks of the workspace's size.
+# The references join against the customers (hash or index nested loop, linear either way).
+# `id = ANY(ARRAY(SELECT ...))` looked like two index lookups but the planner scanned the whole
+# workspace and compared each customer with each array element: ~12 ms of CPU per batch.
 _RESOLVE_SQL = """
-SELECT id, external_id FROM {table}
-WHERE id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))
-  AND workspace_id = %s AND deleted_at IS NULL
+SELECT c.id, c.external_id FROM json_array_elements_text(%s::json) AS r(id)
+JOIN {table} c ON c.id = r.id
+WHERE c.workspace_id = %s AND c.deleted_at IS NULL
 UNION ALL
-SELECT id, external_id FROM {table}
-WHERE workspace_id = %s AND external_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))
-  AND deleted_at IS NULL
+SELECT c.id, c.external_id FROM json_array_elements_text(%s::json) AS r(external_id)
+JOIN {table} c ON c.workspace_id = %s AND c.external_id = r.external_id
+WHERE c.deleted_at IS NULL
 """
 
 
@@ -66,8 +67,8 @@ def _resolve_customers(workspace_id: str, candidates: list[Candidate]) -> tuple[
                 [
                     orjson.dumps(list(ids)).decode(),
                     workspace_id,
-                    workspace_id,
                     orjson.dumps(list(external_ids)).decode(),
+                    workspace_id,
                 ],
             )
             found = cursor.fetchall()
