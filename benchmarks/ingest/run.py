@@ -218,6 +218,74 @@ def worker_rss_mib(master_pid: int) -> dict[int, float]:
     return rss
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def api_pids(master_pid: int, worker_pid: int, url: str) -> dict[str, list[int]]:
+    """The processes of the API path: gunicorn workers and their PostgreSQL backends, the Celery
+    worker (with its pool) and its backends (the health rescoring that ingestion triggers)."""
+    gunicorn = list(worker_rss_mib(master_pid))
+    celery = [worker_pid, *_children(worker_pid)]
+    with psycopg.connect(url, autocommit=True) as conn:
+        backends = conn.execute(
+            "SELECT pid, client_port FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    # Which process owns each backend's client socket (ss lists the local port and the owner).
+    listing = subprocess.run(
+        ["ss", "-tnpH", "dst", "127.0.0.1:5432"], capture_output=True, text=True, check=False
+    ).stdout
+    owner_by_port = {}
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and "pid=" in parts[5]:
+            port = int(parts[3].rsplit(":", 1)[1])
+            owner_by_port[port] = int(parts[5].split("pid=", 1)[1].split(",", 1)[0])
+    groups: dict[str, list[int]] = {"gunicorn": gunicorn, "gunicorn's PostgreSQL": [], "celery": celery,
+                                    "celery's PostgreSQL": []}  # fmt: skip
+    for backend_pid, port in backends:
+        owner = owner_by_port.get(port)
+        if owner in gunicorn:
+            groups["gunicorn's PostgreSQL"].append(backend_pid)
+        elif owner in celery:
+            groups["celery's PostgreSQL"].append(backend_pid)
+    return groups
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == parent:
+                found.append(int(entry))
+    return found
+
+
+def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+    return {name: {pid: cpu_seconds(pid) for pid in pids} for name, pids in groups.items()}
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds per group between two snapshots (a process new since `before` counts from 0)."""
+    return {
+        name: sum(seconds - before.get(name, {}).get(pid, 0.0) for pid, seconds in pids.items())
+        for name, pids in after.items()
+    }
+
+
 def post_batches(port: int, secret: str, bodies: list[bytes], clients: int) -> tuple[float, int, list[str]]:
     """Post `bodies` from `clients` threads (one keep-alive connection each)."""
     queue = list(enumerate(bodies))
@@ -258,20 +326,19 @@ def post_batches(port: int, secret: str, bodies: list[bytes], clients: int) -> t
     return time.perf_counter() - started, accepted[0], failures
 
 
-def copy_floor(url: str, rows_by_batch: list[list[tuple]], clients: int) -> float:
-    """COPY the same rows, one 1,000-row COPY + commit per batch from `clients` connections, into a
-    table with the events table's indexes (LIKE ... INCLUDING INDEXES, so no FK triggers)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_copy_floor")
-        conn.execute("CREATE TABLE bench_copy_floor (LIKE events_event INCLUDING DEFAULTS INCLUDING INDEXES)")
+def copy_floor(url: str, rows_by_batch: list[list[tuple]], clients: int) -> tuple[float, float]:
+    """COPY the same rows, one 1,000-row COPY + commit per batch from `clients` connections, into
+    bench_copy_floor (see create_floor_table). Returns seconds and the backends' CPU seconds."""
     queue = list(rows_by_batch)
     lock = threading.Lock()
+    backend_cpu: list[float] = []
 
     def copier() -> None:
         with psycopg.connect(url) as conn:
             while True:
                 with lock:
                     if not queue:
+                        backend_cpu.append(cpu_seconds(conn.info.backend_pid))
                         return
                     rows = queue.pop()
                 with (
@@ -291,7 +358,16 @@ def copy_floor(url: str, rows_by_batch: list[list[tuple]], clients: int) -> floa
         thread.start()
     for thread in threads:
         thread.join(timeout=DEADLINE_SECONDS)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, sum(backend_cpu)
+
+
+def create_floor_table(url: str) -> None:
+    """The floor's table: the events table's columns and indexes (LIKE ... INCLUDING INDEXES, so no
+    triggers). Created once and kept across rounds, so it grows like events_event does: a fresh
+    table each round made the floor's indexes 3-5x smaller than the API's by the last round."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy_floor")
+        conn.execute("CREATE TABLE bench_copy_floor (LIKE events_event INCLUDING DEFAULTS INCLUDING INDEXES)")
 
 
 def floor_rows(workspace_id: str, batches: list[list[dict]], by_external: dict) -> list[list[tuple]]:
@@ -323,13 +399,17 @@ def main() -> None:
     per_round = args.events // args.batch
     warmup = [make_events(customers, args.batch, seed=10_000 + i, tag=f"warm{i}") for i in range(4)]
 
-    api, floor, rss, failures = [], [], [], []
+    api, floor, rss, failures, cpu = [], [], [], [], []
+    create_floor_table(args.database_url)
     gunicorn, worker = start_services(args, env)
     try:
         _, _, warm_failures = post_batches(
             args.port, secret, [orjson.dumps({"events": b}) for b in warmup], args.clients
         )
         assert not warm_failures, warm_failures[:3]
+        copy_floor(
+            args.database_url, floor_rows(workspace_id, warmup, by_external), args.clients
+        )  # same size
         rss.append(worker_rss_mib(gunicorn.pid))
         # Rounds alternate API and COPY so both see the same background load; best of each counts.
         for round_number in range(args.rounds):
@@ -339,7 +419,10 @@ def main() -> None:
             ]
             bodies = [orjson.dumps({"events": batch}) for batch in batches]
             spies = start_py_spy(args.py_spy, gunicorn.pid) if args.py_spy and round_number == 0 else []
+            groups = api_pids(gunicorn.pid, worker.pid, args.database_url)
+            before = cpu_snapshot(groups)
             seconds, accepted, round_failures = post_batches(args.port, secret, bodies, args.clients)
+            used = cpu_used(before, cpu_snapshot(api_pids(gunicorn.pid, worker.pid, args.database_url)))
             for spy in spies:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 spy.wait(timeout=30)
@@ -349,7 +432,10 @@ def main() -> None:
                 failures.append(f"round {round_number}: accepted {accepted} of {per_round * args.batch}")
             api.append(accepted / seconds)
             rows = floor_rows(workspace_id, batches, by_external)
-            floor.append(len(rows) * args.batch / copy_floor(args.database_url, rows, args.clients))
+            copy_seconds, copy_backend_cpu = copy_floor(args.database_url, rows, args.clients)
+            floor.append(len(rows) * args.batch / copy_seconds)
+            used["COPY backends"] = copy_backend_cpu
+            cpu.append({name: 1000 * value / per_round for name, value in used.items()})
     finally:
         stop(gunicorn, worker)
 
@@ -364,6 +450,14 @@ def main() -> None:
     out.write(f"API (best round):        {max(api):,.0f} events/s\n")
     out.write(f"COPY floor (best round): {max(floor):,.0f} rows/s\n")
     out.write(f"ratio: {max(api) / max(floor):.0%} of the COPY floor\n")
+    ratios = sorted(a / f for a, f in zip(api, floor, strict=True))
+    out.write(f"median per-round ratio: {ratios[len(ratios) // 2]:.0%}\n")
+    # CPU per 1,000 events, independent of how busy the machine is: where the work goes.
+    for name in cpu[0]:
+        values = sorted(round_cpu[name] for round_cpu in cpu)
+        out.write(
+            f"CPU ms per 1,000 events, {name}: median {values[len(values) // 2]:.1f} (min {values[0]:.1f})\n"
+        )
     for pid in sorted(rss[0]):
         steps = " -> ".join(f"{snapshot.get(pid, 0):.1f}" for snapshot in rss)
         out.write(f"gunicorn worker {pid} RSS MiB (after warm-up, then after each round): {steps}\n")
