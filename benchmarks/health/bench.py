@@ -161,6 +161,11 @@ def main() -> None:
             f"= {timings[1] / floor:.1f}x floor; {scored:,} scored",
             flush=True,
         )
+        from health import rescore_sql
+
+        if rescore_sql.LAST_TIMINGS:  # the set-based path ran: where its time went
+            steps = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in rescore_sql.LAST_TIMINGS)
+            print(f"  {name} second rollup per statement: {steps}", flush=True)
 
     # A full rollup rewrites every customer row; autovacuum would clean up after it. Do it now so
     # the read timings reflect a steady state, not a table with one dead tuple per live one.
