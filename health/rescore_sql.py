@@ -1,13 +1,14 @@
 """Set-based rescoring on PostgreSQL: aggregates, curves, composite and writes all in SQL.
 
 One grouped pass over the workspace's 30-day event window at (customer, type, user) grain
-(active days are a 31-bit day mask, so no COUNT(DISTINCT) sort over the events), the scoring curves of health.signals, and the
-weighted composite of health.scoring are computed into a temporary table by one statement.
+(active days are a 31-bit day mask, so no COUNT(DISTINCT) sort over the events) fills a small
+temporary table; one statement then computes the scoring curves of health.signals and the
+weighted composite of health.scoring into a second one.
 From it, a few statements write the current scores (INSERT ... ON CONFLICT), the customers'
 mirror (UPDATE ... FROM) and the day's snapshots (INSERT ... ON CONFLICT). Only the customers
 whose score or status moved come back to Python, to publish their webhooks.
 
-The results are those of the portable path (health.rescore._rescore_portable) to the last bit:
+The results are those of the portable path (the rest of health.rescore) to the last bit:
 float8 operations in the same order, sums in signal-key order (COLLATE "C", as Python's sort),
 roundings as `round(x::text::numeric, n)` = health.rounding.round_half_up. Any change to a curve
 must be made in both places; tests/health/test_rescore_parity.py compares the two.
