@@ -42,7 +42,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("lifecycle_stage", "plan", "health_status", "workspace")
-    search_fields = ("id", "name", "email", "domain", "external_id")
+    search_fields = ("=id", "name", "email", "domain", "external_id")
     readonly_fields = (
         "id",
         "health_score",

@@ -175,7 +175,7 @@ class CustomerHealthAdmin(admin.ModelAdmin):
 
     list_display = ("customer", "workspace", "score", "status", "confidence", "model_version", "computed_at")
     list_filter = ("status", "workspace")
-    search_fields = ("customer__id", "customer__name")
+    search_fields = ("=customer__id", "customer__name")
     show_full_result_count = False
 
     def has_add_permission(self, request):

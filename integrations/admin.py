@@ -37,7 +37,7 @@ class SyncRunInline(admin.TabularInline):
 class IntegrationAdmin(admin.ModelAdmin):
     list_display = ("id", "provider", "status", "workspace", "last_synced_at", "next_sync_at", "created_at")
     list_filter = ("provider", "status")
-    search_fields = ("id", "workspace__slug")
+    search_fields = ("=id", "workspace__slug")
     # credentials_encrypted is deliberately absent from every field list.
     fields = (
         "id",
@@ -94,7 +94,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 class SyncRunAdmin(admin.ModelAdmin):
     list_display = ("id", "integration", "status", "trigger", "started_at", "finished_at")
     list_filter = ("status", "trigger")
-    search_fields = ("id", "integration__id")
+    search_fields = ("=id", "=integration__id")
     fields = (
         "id",
         "integration",

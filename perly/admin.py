@@ -48,7 +48,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
     list_display = ("id", "name", "workspace", "prefix", "status", "last_used_at", "expires_at", "created_at")
     list_filter = ("workspace",)
-    search_fields = ("id", "name", "prefix", "workspace__slug")
+    search_fields = ("=id", "name", "prefix", "workspace__slug")
     readonly_fields = ("id", "prefix", "last_used_at", "revoked_at", "created_at")
     actions = ["revoke_keys"]
 

@@ -30,7 +30,7 @@ _ENDPOINT_FIELDS = (
 class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ("id", "url", "workspace", "active", "status", "disabled_reason", "created_at")
     list_filter = ("status", "active", "workspace")
-    search_fields = ("id", "url", "description")
+    search_fields = ("=id", "url", "description")
     # `fields` lists what is shown: the encrypted secrets are left out on purpose.
     fields = _ENDPOINT_FIELDS
     readonly_fields = _ENDPOINT_FIELDS
@@ -103,7 +103,7 @@ class WebhookMessageAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "event_type")
-    search_fields = ("id", "endpoint__id", "endpoint__url")
+    search_fields = ("=id", "=endpoint__id", "endpoint__url")
     list_select_related = ("endpoint",)
     fields = (
         "id",
@@ -155,7 +155,7 @@ class WebhookAttemptAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("outcome", "status_code")
-    search_fields = ("message__id",)
+    search_fields = ("=message__id",)
     readonly_fields = (
         "message",
         "attempt_number",

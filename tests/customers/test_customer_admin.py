@@ -34,6 +34,15 @@ def test_list_search_and_filters(admin_client, customers, query, shown, hidden):
     assert not any(f">{name}<" in page for name in hidden)
 
 
+def test_search_by_id_is_exact(admin_client, customers):
+    """Staff paste whole ids; a fragment of a random id must not match unrelated customers."""
+    initech = customers[0]["id"]
+    page = admin_client.get(f"/admin/customers/customer/?q={initech}").content.decode()
+    assert ">Initech<" in page and ">Globex<" not in page
+    page = admin_client.get(f"/admin/customers/customer/?q={initech[4:9]}").content.decode()
+    assert ">Initech<" not in page
+
+
 def test_detail_shows_metadata(admin_client, customers):
     response = admin_client.get(f"/admin/customers/customer/{customers[0]['id']}/change/")
     assert response.status_code == 200
