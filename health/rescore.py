@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -23,7 +23,7 @@ from health import generation
 from health.bulk import pg_update, pg_upsert
 from health.compute import event_aggregates
 from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
-from health.representation import health_representation
+from health.representation import current_health_representations
 from health.scoring import compute_score, signal_object
 from health.signals import EVENTS_SOURCE, event_signals
 from webhooks.services import webhook_event_publish
@@ -151,7 +151,7 @@ def _write_chunk(*, workspace_id, model, results, as_of, snapshot_date, write_cu
             _save_current(rows)
             transaction.on_commit(lambda: generation.bump(workspace_id))
             if notifications:
-                _publish(workspace_id, rows, notifications, as_of)
+                _publish(workspace_id, rows, notifications)
         if snapshot_date is not None:
             _save_snapshots(
                 [
@@ -274,34 +274,14 @@ def _notifications(model: HealthModel, rows: list[CurrentRow], previous: dict) -
     return out
 
 
-def _publish(workspace_id: str, rows: list[CurrentRow], notifications: dict, as_of: datetime) -> None:
-    today = as_of.date()
-    past = {
-        (customer_id, day): score
-        for customer_id, day, score in HealthSnapshot.objects.filter(
-            customer_id__in=list(notifications),
-            date__in=[today - timedelta(days=7), today - timedelta(days=30)],
-        ).values_list("customer_id", "date", "score")
-    }
-    for row in rows:
-        events = notifications.get(row.customer_id)
-        if not events:
-            continue
-        data = health_representation(
-            customer_id=row.customer_id,
-            score=row.score,
-            status=row.status,
-            confidence=row.confidence,
-            model_version=row.model_version,
-            computed_at=row.computed_at,
-            signals=row.signals,
-            score_7d_ago=past.get((row.customer_id, today - timedelta(days=7))),
-            score_30d_ago=past.get((row.customer_id, today - timedelta(days=30))),
-        )
-        for event_type, previous_attributes in events:
+def _publish(workspace_id: str, rows: list[CurrentRow], notifications: dict) -> None:
+    notified = [row for row in rows if notifications.get(row.customer_id)]
+    data = current_health_representations(notified)
+    for row in notified:
+        for event_type, previous_attributes in notifications[row.customer_id]:
             webhook_event_publish(
                 workspace_id=workspace_id,
                 event_type=event_type,
-                data_object=data,
+                data_object=data[row.customer_id],
                 previous_attributes=previous_attributes,
             )

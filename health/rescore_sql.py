@@ -379,4 +379,4 @@ def _publish_changed(workspace_id: str, model: HealthModel, changed: list[tuple]
         }
     notifications = _notifications(model, rows, previous)
     if notifications:
-        _publish(workspace_id, rows, notifications, as_of)
+        _publish(workspace_id, rows, notifications)

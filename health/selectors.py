@@ -15,18 +15,18 @@ from django.utils import timezone
 from customers.models import Customer, HealthStatus
 from health import generation as generation_counter
 from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
-from health.representation import health_representation, signal_representation
+from health.representation import (
+    current_health_representations,
+    health_representation,
+    scores_on,
+    signal_representation,
+)
 from health.scoring import signal_object
 from health.services import health_model_current
 
 logger = logging.getLogger("perly.health")
 
 BUCKETS = [(index * 10, index * 10 + 10) for index in range(10)]
-
-
-def _scores_on(customer_ids: list[str], days: list[date]) -> dict[tuple[str, date], float | None]:
-    rows = HealthSnapshot.objects.filter(customer_id__in=customer_ids, date__in=days)
-    return {(cid, day): score for cid, day, score in rows.values_list("customer_id", "date", "score")}
 
 
 def customer_health(*, customer: Customer) -> dict:
@@ -44,20 +44,7 @@ def customer_health(*, customer: Customer) -> dict:
             score_7d_ago=None,
             score_30d_ago=None,
         )
-    today = health.computed_at.date()
-    week, month = today - timedelta(days=7), today - timedelta(days=30)
-    past = _scores_on([customer.id], [week, month])
-    return health_representation(
-        customer_id=customer.id,
-        score=health.score,
-        status=health.status,
-        confidence=health.confidence,
-        model_version=health.model_version,
-        computed_at=health.computed_at,
-        signals=health.signals,
-        score_7d_ago=past.get((customer.id, week)),
-        score_30d_ago=past.get((customer.id, month)),
-    )
+    return current_health_representations([health])[customer.id]
 
 
 def customer_signals(*, customer: Customer) -> list[dict]:
@@ -267,7 +254,7 @@ def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
     }
     today = timezone.now().date()
     week = today - timedelta(days=7)
-    previous = _scores_on(ids, [week])
+    previous = scores_on(ids, [week])
     last_above = dict(
         HealthSnapshot.objects.filter(customer_id__in=ids, score__gte=threshold)
         .values("customer_id")
