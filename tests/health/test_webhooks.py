@@ -3,8 +3,12 @@ transaction for an endpoint subscribed to the health events (and delivered to it
 
 from __future__ import annotations
 
-import orjson
+from datetime import timedelta
 
+import orjson
+from django.utils import timezone
+
+from health.models import HealthSnapshot
 from health.services import external_signals_upsert
 from webhooks.models import WebhookMessage
 
@@ -96,3 +100,25 @@ def test_unchanged_rescore_publishes_nothing(
     rescore_customers(workspace_id=customer.workspace_id)
     assert health_outbox.new() == []
     assert not WebhookMessage.objects.exists()
+
+
+def test_webhook_health_object_is_the_api_object_with_its_7_and_30_day_changes(
+    make_customer, health_outbox, django_capture_on_commit_callbacks, client
+):
+    customer = make_customer()
+    _set_score(customer, 50.0, django_capture_on_commit_callbacks)
+    today = timezone.now().date()
+    for days, score in ((7, 60.0), (30, 90.0)):
+        HealthSnapshot.objects.create(
+            workspace_id=customer.workspace_id,
+            customer_id=customer.id,
+            date=today - timedelta(days=days),
+            score=score,
+            status="neutral",
+            model_version=1,
+            computed_at=timezone.now(),
+        )
+    _set_score(customer, 80.0, django_capture_on_commit_callbacks)
+    data = health_outbox.new()[-1]["data"]["object"]
+    assert (data["change_7d"], data["change_30d"]) == (20.0, -10.0)
+    assert data == client.get(f"/v1/customers/{customer.id}/health").json()
