@@ -11,7 +11,7 @@ from customers.api.serializers import customer_representation
 from customers.hooks import run_customer_purgers
 from customers.models import Customer
 from perly.api import merge_metadata
-from perly.errors import ApiError
+from perly.errors import ApiError, not_found_message
 from webhooks.services import webhook_event_publish, webhook_events_publish_many
 
 logger = logging.getLogger("perly.customers")
@@ -31,6 +31,16 @@ def _external_id_conflict(workspace_id: str, external_id: str) -> ApiError:
         f"A customer with external_id '{external_id}' already exists: '{existing}'.",
         param="external_id",
     )
+
+
+def _locked_customer(workspace_id: str, customer_id: str) -> Customer:
+    """The live customer, row-locked. A concurrent delete can commit after the view's lookup and
+    before this lock is granted (PostgreSQL then re-checks `deleted_at IS NULL` and returns no
+    row): that is the 404 the request would have got a moment later, not a 500."""
+    customer = Customer.objects.select_for_update().filter(workspace_id=workspace_id, pk=customer_id).first()
+    if customer is None:
+        raise ApiError(404, "resource_missing", not_found_message("customer", customer_id))
+    return customer
 
 
 def customer_create(*, workspace_id: str, data: dict) -> Customer:
@@ -98,7 +108,7 @@ def customer_update(*, workspace_id: str, customer_id: str, data: dict) -> Custo
     """Apply a PATCH under a row lock, so concurrent metadata merges lose no key."""
     try:
         with transaction.atomic():
-            customer = Customer.objects.select_for_update().get(workspace_id=workspace_id, pk=customer_id)
+            customer = _locked_customer(workspace_id, customer_id)
             before = customer_representation(customer)
             for name in WRITABLE_FIELDS:
                 if name not in data:
@@ -126,7 +136,7 @@ def customer_update(*, workspace_id: str, customer_id: str, data: dict) -> Custo
 def customer_delete(*, workspace_id: str, customer_id: str) -> None:
     """Hide the customer at once and purge its data after commit (a task: events can be many)."""
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().get(workspace_id=workspace_id, pk=customer_id)
+        customer = _locked_customer(workspace_id, customer_id)
         representation = customer_representation(customer)
         customer.deleted_at = timezone.now()
         customer.external_id = None  # frees the external_id for reuse at once
