@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import Max, Subquery
 from rest_framework import serializers
 
 from customers.api.serializers import iso
@@ -159,6 +160,18 @@ def integration_representation(integration: Integration, last_sync: SyncRun | No
         "created_at": iso(integration.created_at),
         "disconnected_at": iso(integration.disconnected_at),
     }
+
+
+def integrations_representation(integrations: list[Integration]) -> list[dict]:
+    """A page of integrations with each one's last run, fetched in one query (not one per row)."""
+    latest_ids = (
+        SyncRun.objects.filter(integration_id__in=[i.pk for i in integrations])
+        .values("integration_id")
+        .annotate(latest=Max("id"))  # ids are time-sortable: the greatest is the newest run
+        .values("latest")
+    )
+    last = {run.integration_id: run for run in SyncRun.objects.filter(pk__in=Subquery(latest_ids))}
+    return [integration_representation(i, last_sync=last.get(i.pk)) for i in integrations]
 
 
 def integration_detail_representation(integration: Integration) -> dict:

@@ -13,6 +13,7 @@ from integrations.api.serializers import (
     SyncRunSerializer,
     integration_detail_representation,
     integration_representation,
+    integrations_representation,
 )
 from integrations.filtersets import IntegrationFilterSet
 from integrations.models import Integration
@@ -48,7 +49,7 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Works
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([integration_representation(i) for i in page])
+        return self.get_paginated_response(integrations_representation(page))
 
     def retrieve(self, request, *args, **kwargs):
         return Response(integration_detail_representation(self.get_object()))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from integrations.models import Integration, SyncRun
 from tests.integrations.conftest import STRIPE_KEY, connect
@@ -154,6 +156,39 @@ def test_list_is_scoped_to_the_workspace(client, other_client, connect_stripe):
     assert other_client.get("/v1/integrations").json()["data"] == []
     assert client.get("/v1/integrations?provider=hubspot").json()["data"] == []
     assert client.get("/v1/integrations?status=bogus").status_code == 400
+
+
+def test_list_shows_each_integrations_last_run_without_a_query_per_row(client, workspace):
+    def make_integrations(count: int) -> dict[str, str]:
+        last = {}
+        for _ in range(count):
+            integration = Integration.objects.create(
+                workspace=workspace, provider="stripe", status="disconnected"
+            )
+            for trigger in ("initial", "manual"):
+                SyncRun.objects.create(
+                    workspace=workspace, integration=integration, trigger=trigger, status="failed"
+                )
+            # the newest run has the greatest id, as in the detail view's sync_history[0]
+            last[integration.pk] = integration.sync_runs.order_by("-id").first().pk
+        return last
+
+    def listed() -> tuple[dict[str, str], int]:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get("/v1/integrations").json()
+        return {i["id"]: (i["last_sync"] or {}).get("id") for i in body["data"]}, len(queries)
+
+    listed()  # warms the API key cache, so both counts below are the listing's own
+    expected = make_integrations(1)
+    shown, queries_for_one = listed()
+    assert shown == expected
+
+    expected |= make_integrations(4)
+    never_synced = Integration.objects.create(workspace=workspace, provider="hubspot")
+    expected[never_synced.pk] = None
+    shown, queries_for_six = listed()
+    assert shown == expected
+    assert queries_for_six == queries_for_one
 
 
 @pytest.mark.parametrize(("method", "suffix"), [("get", ""), ("delete", ""), ("post", "/sync")])
