@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from perly import ratelimit
@@ -144,7 +145,7 @@ class ApiGatewayMiddleware:
                 return too_large
 
         idempotency_key = request.headers.get("Idempotency-Key")
-        if request.method == "POST" and idempotency_key is not None:
+        if request.method == "POST" and idempotency_key is not None and self._may_post(request):
             return self._idempotent(request, idempotency_key)
         return self.get_response(request)
 
@@ -188,6 +189,21 @@ class ApiGatewayMiddleware:
         except RequestDataTooBig:
             return error_response(413, "request_too_large", message)
         return None
+
+    @staticmethod
+    def _may_post(request) -> bool:
+        """Whether the key holds the scope the view will ask for. Without it the view answers 403;
+        a replay must not hand it the first response (which may carry a secret shown once)."""
+        from perly.permissions import required_scope
+
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return True
+        view = getattr(match.func, "cls", None)
+        actions = getattr(match.func, "actions", None) or {}
+        scope = required_scope(view, request.method, actions.get("post")) if view else None
+        return scope is None or request.principal.has_scope(scope)
 
     def _idempotent(self, request, key: str):
         if not key.isprintable():  # control characters (NUL would be a database error)

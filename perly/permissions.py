@@ -13,13 +13,17 @@ class HasScope(BasePermission):
         principal = request.auth
         if principal is None:
             raise NotAuthenticated("No API key provided.")
-        resource = getattr(view, "scope_resource", None)
-        if resource is None:
-            return True
-        action = "read" if request.method in READ_METHODS else "write"
-        if getattr(view, "action_scopes", None) and getattr(view, "action", None) in view.action_scopes:
-            action = view.action_scopes[view.action]
-        scope = f"{resource}:{action}"
-        if not principal.has_scope(scope):
+        scope = required_scope(view, request.method, getattr(view, "action", None))
+        if scope is not None and not principal.has_scope(scope):
             raise PermissionDenied(f"This API key does not have the '{scope}' scope.")
         return True
+
+
+def required_scope(view, method: str, action: str | None) -> str | None:
+    """The scope a request needs on `view` (a view or its class); None when it needs none."""
+    resource = getattr(view, "scope_resource", None)
+    if resource is None:
+        return None
+    level = "read" if method in READ_METHODS else "write"
+    action_scopes = getattr(view, "action_scopes", None) or {}
+    return f"{resource}:{action_scopes.get(action, level)}"

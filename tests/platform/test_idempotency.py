@@ -174,3 +174,20 @@ def test_records_past_24_hours_are_pruned(client):
     IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
     assert idempotency_records_prune() == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_a_key_without_the_write_scope_gets_a_403_not_the_replay(client, workspace, make_client):
+    """Another key of the workspace lacking `customers:write` must not read the first response."""
+    first = client.post("/v1/customers", {"name": "A"}, HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.status_code == 201
+    reader = make_client(workspace, scopes="read")
+    response = reader.post("/v1/customers", {"name": "A"}, HTTP_IDEMPOTENCY_KEY="k1")
+    assert_error(
+        response,
+        403,
+        "permission_error",
+        "insufficient_permissions",
+        "This API key does not have the 'customers:write' scope.",
+    )
+    assert "Idempotent-Replayed" not in response
+    assert Customer.objects.count() == 1
