@@ -14,17 +14,7 @@ from perly.errors import ApiError
 class CustomerForm(forms.ModelForm):
     class Meta:
         model = Customer
-        fields = (
-            "workspace",
-            "name",
-            "email",
-            "domain",
-            "external_id",
-            "plan",
-            "owner",
-            "lifecycle_stage",
-            "metadata",
-        )
+        fields = ("workspace", *services.WRITABLE_FIELDS)
 
 
 @admin.register(Customer)

@@ -63,6 +63,15 @@ def customer_create(*, workspace_id: str, data: dict) -> Customer:
     return customer
 
 
+def _first_repeat(values: list[str]) -> str | None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
 def customers_create_bulk(*, workspace_id: str, rows: list[dict]) -> list[Customer]:
     """`customer_create` for many customers at once (a sync creating a page of them): the same
     rows and the same `customer.created` webhooks, in one transaction with a constant number of
@@ -76,7 +85,7 @@ def customers_create_bulk(*, workspace_id: str, rows: list[dict]) -> list[Custom
     if not customers:
         return []
     external_ids = [c.external_id for c in customers if c.external_id]
-    repeated = next((x for i, x in enumerate(external_ids) if x in external_ids[:i]), None)
+    repeated = _first_repeat(external_ids)
     if repeated is not None:
         raise ApiError(
             409,
@@ -129,7 +138,9 @@ def customer_update(*, workspace_id: str, customer_id: str, data: dict) -> Custo
                     previous_attributes=previous,
                 )
     except IntegrityError:
-        raise _external_id_conflict(workspace_id, data["external_id"]) from None
+        if data.get("external_id"):
+            raise _external_id_conflict(workspace_id, data["external_id"]) from None
+        raise
     return customer
 
 
