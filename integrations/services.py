@@ -92,6 +92,18 @@ def _enqueue(run_id: str) -> None:
     transaction.on_commit(send)
 
 
+def _queue_run(*, workspace_id: str, integration_id: str, trigger: str) -> SyncRun:
+    """Create a queued run and send its task once the caller's transaction commits.
+
+    The partial unique index allows one queued-or-running run per integration: a second one
+    raises IntegrityError, which each caller turns into its own answer."""
+    run = SyncRun.objects.create(
+        workspace_id=workspace_id, integration_id=integration_id, trigger=trigger, stats=sync.empty_stats()
+    )
+    _enqueue(run.pk)
+    return run
+
+
 def integration_create(
     *, workspace_id: str, provider: str, credentials: dict, config_data: dict
 ) -> Integration:
@@ -140,13 +152,7 @@ def integration_create(
     try:
         with transaction.atomic():
             integration.save(force_insert=True)
-            run = SyncRun.objects.create(
-                workspace_id=workspace_id,
-                integration=integration,
-                trigger=SyncTrigger.INITIAL,
-                stats=sync.empty_stats(),
-            )
-            _enqueue(run.pk)
+            _queue_run(workspace_id=workspace_id, integration_id=integration.pk, trigger=SyncTrigger.INITIAL)
     except IntegrityError:
         raise _already_exists(_live(workspace_id, provider), provider) from None
     return Integration.objects.get(pk=integration.pk)
@@ -195,11 +201,8 @@ def sync_run_request(*, workspace_id: str, integration_id: str, trigger: str = S
         )
     try:
         with transaction.atomic():
-            run = SyncRun.objects.create(
-                workspace_id=workspace_id, integration=integration, trigger=trigger, stats=sync.empty_stats()
-            )
+            run = _queue_run(workspace_id=workspace_id, integration_id=integration.pk, trigger=trigger)
             representation = sync_run_representation(run)
-            _enqueue(run.pk)
     except IntegrityError:
         current = active_run(integration_id)
         name = f": '{current.pk}'" if current else ""
@@ -225,13 +228,9 @@ def integrations_enqueue_due(*, now=None, limit: int = 500) -> int:
     for integration_id, workspace_id in due:
         try:
             with transaction.atomic():
-                run = SyncRun.objects.create(
-                    workspace_id=workspace_id,
-                    integration_id=integration_id,
-                    trigger=SyncTrigger.SCHEDULED,
-                    stats=sync.empty_stats(),
+                _queue_run(
+                    workspace_id=workspace_id, integration_id=integration_id, trigger=SyncTrigger.SCHEDULED
                 )
-                _enqueue(run.pk)
             queued += 1
         except IntegrityError:
             continue  # a run is already queued or running: the database said so
