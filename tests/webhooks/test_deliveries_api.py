@@ -139,3 +139,20 @@ def test_test_event_to_an_inactive_endpoint_is_a_conflict(client, receiver, make
     assert response.json()["error"]["message"] == (
         "The webhook endpoint is inactive; enable it (PATCH active=true, status=enabled) first."
     )
+
+
+@pytest.mark.parametrize("suffix", ["", "/msg_00000000000000000000000000"])
+def test_deliveries_of_another_workspaces_or_a_malformed_endpoint_are_404(
+    client, other_client, endpoint, suffix
+):
+    for caller, endpoint_id in ((other_client, endpoint["id"]), (client, "we_bogus"), (client, "not-an-id")):
+        response = caller.get(f"/v1/webhooks/{endpoint_id}/deliveries{suffix}")
+        assert response.status_code == 404
+        body = dict(response.json()["error"])
+        assert body.pop("request_id").startswith("req_")
+        assert body == {
+            "type": "invalid_request_error",
+            "code": "resource_missing",
+            "message": f"No such webhook endpoint: '{endpoint_id}'.",
+            "param": None,
+        }
