@@ -43,8 +43,12 @@ class HealthModel(models.Model):
 class ExternalSignal(models.Model):
     """A signal written by an integration (billing, support, CRM), replaced per source."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    # db_index=False on both foreign keys: (workspace, customer) and the unique (customer, key)
+    # lead with the same columns, and every index is written on each sync's upsert.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
     source = models.CharField(max_length=50)
     key = models.CharField(max_length=100)
     category = models.CharField(max_length=20)
