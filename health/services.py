@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer
@@ -150,38 +152,75 @@ def external_signals_upsert_many(*, workspace_id: str, source: str, signals: dic
     )
     if len(live) < len(signals):
         logger.info("health: signals for %d unknown customer(s) ignored", len(signals) - len(live))
-    now = timezone.now()
+    if not live:
+        return 0
     rows = [
-        ExternalSignal(
-            workspace_id=workspace_id,
-            customer_id=customer_id,
-            source=source,
-            key=signal["key"],
-            category=signal.get("category") or CATALOG[signal["key"]].category,
-            label=signal.get("label") or CATALOG[signal["key"]].label,
-            value=None if signal.get("value") is None else float(signal["value"]),
-            unit=signal.get("unit") if signal.get("unit") is not None else CATALOG[signal["key"]].unit,
-            score=float(signal["score"]),
-            computed_at=now,
-        )
+        {
+            "customer_id": customer_id,
+            "key": signal["key"],
+            "category": signal.get("category") or CATALOG[signal["key"]].category,
+            "label": signal.get("label") or CATALOG[signal["key"]].label,
+            "value": None if signal.get("value") is None else float(signal["value"]),
+            "unit": signal.get("unit") if signal.get("unit") is not None else CATALOG[signal["key"]].unit,
+            "score": float(signal["score"]),
+        }
         for customer_id, items in signals.items()
         if customer_id in live
         for signal in items
     ]
-    if not live:
-        return 0
+    now = timezone.now()
     with transaction.atomic():
-        # Replace semantics: the source's previous signals for these customers all go, then the
-        # new ones are written (a key another source owned is taken over by the upsert).
-        ExternalSignal.objects.filter(customer_id__in=live, source=source).delete()
-        ExternalSignal.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["customer", "key"],
-            update_fields=["source", "category", "label", "value", "unit", "score", "computed_at"],
-        )
+        # Replace semantics: the source's previous signals for these customers that are not in
+        # the new set go, and the new ones are upserted (a key another source owned is taken over).
+        if _signals_sql_path(rows):
+            _signals_replace_sql(workspace_id, source, live, rows, now)
+        else:
+            ExternalSignal.objects.filter(customer_id__in=live, source=source).delete()
+            ExternalSignal.objects.bulk_create(
+                [
+                    ExternalSignal(workspace_id=workspace_id, source=source, computed_at=now, **row)
+                    for row in rows
+                ],
+                update_conflicts=True,
+                unique_fields=["customer", "key"],
+                update_fields=["source", "category", "label", "value", "unit", "score", "computed_at"],
+            )
         transaction.on_commit(lambda: request_rescore(workspace_id, live))
     return len(rows)
+
+
+def _signals_sql_path(rows: list[dict]) -> bool:
+    """PostgreSQL takes one set-based statement; other databases (and HEALTH_SQL_SIGNALS = False)
+    the portable ORM path. A non-finite value (JSON has no NaN) also takes the ORM path."""
+    return (
+        connection.vendor == "postgresql"
+        and getattr(settings, "HEALTH_SQL_SIGNALS", True)
+        and all(row["value"] is None or math.isfinite(row["value"]) for row in rows)
+    )
+
+
+def _signals_replace_sql(
+    workspace_id: str, source: str, live: set[str], rows: list[dict], now: datetime
+) -> None:
+    """One statement: the batch travels as one JSON parameter (jsonb_to_recordset); a CTE deletes
+    the source's signals of these customers whose (customer, key) is not in the batch, and the
+    batch is upserted on (customer_id, key). The two touch disjoint rows, so one snapshot serves
+    both; the end state is the ORM path's (delete all of the source's, then upsert)."""
+    table = ExternalSignal._meta.db_table
+    # Only the table name is formatted into the SQL.
+    sql = (
+        "WITH new AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(customer_id varchar, key varchar, "  # noqa: S608
+        "category varchar, label varchar, value double precision, unit varchar, score double precision)), "
+        f"gone AS (DELETE FROM {table} x WHERE x.source = %s AND x.customer_id = ANY(%s) "
+        "AND NOT EXISTS (SELECT 1 FROM new WHERE new.customer_id = x.customer_id AND new.key = x.key)) "
+        f"INSERT INTO {table} (workspace_id, customer_id, source, key, category, label, value, unit, score, computed_at) "
+        "SELECT %s, customer_id, %s, key, category, label, value, unit, score, %s FROM new "
+        "ON CONFLICT (customer_id, key) DO UPDATE SET source = excluded.source, category = excluded.category, "
+        "label = excluded.label, value = excluded.value, unit = excluded.unit, score = excluded.score, "
+        "computed_at = excluded.computed_at"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows), source, sorted(live), workspace_id, source, now])
 
 
 # --- Freshness ---------------------------------------------------------------------------------

@@ -7,6 +7,14 @@ from django.test.utils import CaptureQueriesContext
 from customers.models import Customer
 from health.models import CustomerHealth, ExternalSignal
 from health.services import external_signals_upsert, external_signals_upsert_many
+from health.signals import CATALOG
+
+
+@pytest.fixture(autouse=True, params=["sql", "portable"])
+def signals_path(request, settings):
+    """Every test here runs on PostgreSQL's set-based statement and on the portable ORM path."""
+    settings.HEALTH_SQL_SIGNALS = request.param == "sql"
+    return request.param
 
 
 def _billing(score: float = 80.0, **extra) -> dict:
@@ -174,3 +182,58 @@ def test_batch_upsert_costs_the_same_queries_for_2_or_20_customers(
 
     upsert_batch(1)  # the workspace's first rescore creates its default health model
     assert upsert_batch(2) == upsert_batch(20)
+
+
+def test_batch_upsert_takes_the_chosen_path_with_the_same_result(make_customer, signals_path):
+    """Replace per source, a key taken over from another source, defaults from the catalog, a
+    null value; and the statements show which path ran (so the portable one is really tested)."""
+    first, second = make_customer(), make_customer()
+    ws = first.workspace_id
+    external_signals_upsert_many(
+        workspace_id=ws,
+        source="zendesk",
+        signals={first.id: [{"key": "support.open_cases", "score": 40.0, "value": 3}]},
+    )
+    external_signals_upsert_many(
+        workspace_id=ws,
+        source="stripe",
+        signals={
+            first.id: [_billing(10.0), {"key": "billing.overdue_amount", "score": 20, "value": 5}],
+            second.id: [_billing(20.0), {"key": "billing.failed_payments_90d", "score": 30.0}],
+        },
+    )
+    with CaptureQueriesContext(connection) as queries:
+        written = external_signals_upsert_many(
+            workspace_id=ws,
+            source="stripe",
+            signals={
+                first.id: [_billing(55.5), {"key": "support.open_cases", "score": 65, "value": None}],
+                second.id: [],
+            },
+        )
+    assert written == 2
+    sql = " ".join(query["sql"] for query in queries.captured_queries)
+    set_based = connection.vendor == "postgresql" and signals_path == "sql"
+    assert ("jsonb_to_recordset" in sql) is set_based
+    open_cases = CATALOG["support.open_cases"]
+    assert sorted(
+        ExternalSignal.objects.values_list(
+            "customer_id", "source", "key", "category", "label", "value", "unit", "score"
+        )
+    ) == sorted(
+        [
+            (first.id, "stripe", "billing.mrr", "billing", "MRR", 1200.0, "usd", 55.5),
+            (
+                first.id,
+                "stripe",
+                "support.open_cases",
+                open_cases.category,
+                open_cases.label,
+                None,
+                open_cases.unit,
+                65.0,
+            ),
+        ]
+    )
+    assert set(ExternalSignal.objects.values_list("workspace_id", flat=True)) == {ws}
+    assert len(set(ExternalSignal.objects.values_list("computed_at", flat=True))) == 1
