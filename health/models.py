@@ -65,11 +65,31 @@ class ExternalSignal(models.Model):
         indexes = [models.Index(fields=["workspace", "customer"], name="external_signal_ws_cus_idx")]
 
 
+# The event signals' breakdown is stored as plain columns, `<prefix>_value/_score/_weight/
+# _contribution` per signal (score null: the signal is absent); health.representation builds the
+# signal objects on read. Writing 20 floats costs far less than building and storing ~1.3 kB of
+# JSON per customer in the nightly rollup of every customer.
+EVENT_SIGNAL_PREFIXES = {
+    "usage.active_days_30d": "active_days",
+    "usage.volume_trend_14d": "volume_trend",
+    "usage.breadth_30d": "breadth",
+    "engagement.distinct_users_30d": "users",
+    "engagement.recency_days": "recency",
+}
+EVENT_SIGNAL_PARTS = ("value", "score", "weight", "contribution")
+EVENT_SIGNAL_COLUMNS = tuple(
+    f"{prefix}_{part}" for prefix in EVENT_SIGNAL_PREFIXES.values() for part in EVENT_SIGNAL_PARTS
+)
+
+
 class CustomerHealth(models.Model):
     """A customer's current score with the signals and contributions that produced it.
 
-    `signals` holds the full breakdown (event and external signals with weight and contribution)
-    so the API explains exactly the stored score. Customer.health_* mirrors score/status."""
+    The event signals' value, score, weight and contribution are the `<prefix>_*` columns (see
+    EVENT_SIGNAL_PREFIXES); `signals` holds the other signals' full breakdown (external signals
+    with weight and contribution; rows written before the columns existed hold every signal
+    there). health.representation.stored_signals merges both, so the API explains exactly the
+    stored score. Customer.health_* mirrors score/status."""
 
     customer = models.OneToOneField(
         Customer, on_delete=models.DO_NOTHING, primary_key=True, related_name="+", db_constraint=False
@@ -84,6 +104,26 @@ class CustomerHealth(models.Model):
     # What the last health.score_changed webhook said, so small drifts do not notify.
     notified_score = models.FloatField(null=True)
     notified_status = models.CharField(max_length=10, null=True)
+    active_days_value = models.FloatField(null=True)
+    active_days_score = models.FloatField(null=True)
+    active_days_weight = models.FloatField(null=True)
+    active_days_contribution = models.FloatField(null=True)
+    volume_trend_value = models.FloatField(null=True)
+    volume_trend_score = models.FloatField(null=True)
+    volume_trend_weight = models.FloatField(null=True)
+    volume_trend_contribution = models.FloatField(null=True)
+    breadth_value = models.FloatField(null=True)
+    breadth_score = models.FloatField(null=True)
+    breadth_weight = models.FloatField(null=True)
+    breadth_contribution = models.FloatField(null=True)
+    users_value = models.FloatField(null=True)
+    users_score = models.FloatField(null=True)
+    users_weight = models.FloatField(null=True)
+    users_contribution = models.FloatField(null=True)
+    recency_value = models.FloatField(null=True)
+    recency_score = models.FloatField(null=True)
+    recency_weight = models.FloatField(null=True)
+    recency_contribution = models.FloatField(null=True)
 
     class Meta:
         # Serves the at-risk list: filter by score and order by (score, customer) in one range scan.

@@ -3,13 +3,69 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from customers.api.serializers import iso
 from customers.models import HealthStatus
-from health.models import HealthSnapshot
+from health.models import EVENT_SIGNAL_COLUMNS, EVENT_SIGNAL_PREFIXES, CustomerHealth, HealthSnapshot
+from health.signals import CATALOG, EVENTS_SOURCE
 
 SIGNAL_FIELDS = ("key", "category", "label", "value", "unit", "score", "source", "computed_at")
+
+
+# What a read of CustomerHealth needs to rebuild the signal breakdown (stored_signals).
+BREAKDOWN_FIELDS = ("signals", "computed_at", *EVENT_SIGNAL_COLUMNS)
+
+
+def _iso_seconds(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stored_signals(row) -> list[dict]:
+    """The full signal breakdown of a CustomerHealth row (a model instance or a dict with
+    BREAKDOWN_FIELDS), sorted by key: the event signals from their columns (computed at the
+    row's computed_at) merged with the other signals stored in `signals`."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    signals = list(get("signals") or [])
+    computed_at = None
+    for key, prefix in EVENT_SIGNAL_PREFIXES.items():
+        score = get(f"{prefix}_score")
+        if score is None:
+            continue
+        if computed_at is None:
+            computed_at = _iso_seconds(get("computed_at"))
+        definition = CATALOG[key]
+        signals.append(
+            {
+                "key": key,
+                "category": definition.category,
+                "label": definition.label,
+                "value": get(f"{prefix}_value"),
+                "unit": definition.unit,
+                "score": score,
+                "source": EVENTS_SOURCE,
+                "computed_at": computed_at,
+                "weight": get(f"{prefix}_weight"),
+                "contribution": get(f"{prefix}_contribution"),
+            }
+        )
+    signals.sort(key=lambda signal: signal["key"])
+    return signals
+
+
+def split_signals(signals: list[dict]) -> tuple[dict, list[dict]]:
+    """A computed breakdown (health.scoring.compute_score's) as stored: the event signals'
+    columns (None for an absent signal) and the list of the other signals."""
+    columns = dict.fromkeys(EVENT_SIGNAL_COLUMNS)
+    others = []
+    for signal in signals:
+        prefix = EVENT_SIGNAL_PREFIXES.get(signal["key"]) if signal.get("source") == EVENTS_SOURCE else None
+        if prefix is None:
+            others.append(signal)
+            continue
+        for part in ("value", "score", "weight", "contribution"):
+            columns[f"{prefix}_{part}"] = signal[part]
+    return columns, others
 
 
 def signal_representation(signal: dict, *, with_weight: bool) -> dict:
@@ -59,8 +115,8 @@ def scores_on(customer_ids: list[str], days: list[date]) -> dict[tuple[str, date
 
 
 def current_health_representations(rows: Iterable) -> dict[str, dict]:
-    """health_score objects keyed by customer id, for current-health rows (CustomerHealth or a
-    rescore CurrentRow), change_7d / change_30d against the snapshots 7 and 30 days before each
+    """health_score objects keyed by customer id, for current-health rows (CustomerHealth, or a
+    rescore CurrentRow whose `signals` is the full breakdown), change_7d / change_30d against the snapshots 7 and 30 days before each
     row's computed_at. Shared by the API read and the health webhooks so that both say the same."""
     rows = list(rows)
     days = {row.computed_at.date() - timedelta(days=n) for row in rows for n in (7, 30)}
@@ -75,7 +131,7 @@ def current_health_representations(rows: Iterable) -> dict[str, dict]:
             confidence=row.confidence,
             model_version=row.model_version,
             computed_at=row.computed_at,
-            signals=row.signals,
+            signals=stored_signals(row) if isinstance(row, CustomerHealth) else row.signals,
             score_7d_ago=past.get((row.customer_id, today - timedelta(days=7))),
             score_30d_ago=past.get((row.customer_id, today - timedelta(days=30))),
         )

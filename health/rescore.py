@@ -22,8 +22,8 @@ from customers.models import Customer
 from health import generation
 from health.bulk import pg_update, pg_upsert
 from health.compute import event_aggregates
-from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
-from health.representation import current_health_representations
+from health.models import EVENT_SIGNAL_COLUMNS, CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
+from health.representation import current_health_representations, split_signals
 from health.scoring import compute_score, signal_object
 from health.signals import EVENTS_SOURCE, event_signals
 from webhooks.services import webhook_event_publish
@@ -184,18 +184,29 @@ _HEALTH_COLUMNS = (
 _SNAPSHOT_COLUMNS = ("score", "status", "confidence", "model_version", "computed_at")
 
 
+def _stored(row: CurrentRow) -> dict:
+    """The CustomerHealth columns of a row: the event signals in their own columns."""
+    columns, others = split_signals(row.signals)
+    return {
+        "customer_id": row.customer_id,
+        "workspace_id": row.workspace_id,
+        **{column: getattr(row, column) for column in _HEALTH_COLUMNS},
+        "signals": others,
+        **columns,
+    }
+
+
 def _save_current(rows: list[CurrentRow]) -> None:
     """Upsert the current scores and mirror score/status onto Customer (lists filter on them)."""
+    stored = [_stored(row) for row in rows]
     if connection.vendor == "postgresql":
+        columns = ("customer_id", "workspace_id", *_HEALTH_COLUMNS, *EVENT_SIGNAL_COLUMNS)
         pg_upsert(
             table=CustomerHealth._meta.db_table,
-            columns=("customer_id", "workspace_id", *_HEALTH_COLUMNS),
-            rows=[
-                (row.customer_id, row.workspace_id, *(getattr(row, c) for c in _HEALTH_COLUMNS))
-                for row in rows
-            ],
+            columns=columns,
+            rows=[tuple(values[column] for column in columns) for values in stored],
             conflict=("customer_id",),
-            update=_HEALTH_COLUMNS,
+            update=(*_HEALTH_COLUMNS, *EVENT_SIGNAL_COLUMNS),
             newer="computed_at",
         )
         pg_update(
@@ -207,10 +218,10 @@ def _save_current(rows: list[CurrentRow]) -> None:
         )
         return
     CustomerHealth.objects.bulk_create(
-        [CustomerHealth(**{field: getattr(row, field) for field in CurrentRow.__slots__}) for row in rows],
+        [CustomerHealth(**values) for values in stored],
         update_conflicts=True,
         unique_fields=["customer"],
-        update_fields=list(_HEALTH_COLUMNS),
+        update_fields=[*_HEALTH_COLUMNS, *EVENT_SIGNAL_COLUMNS],
     )
     for row in rows:
         Customer.all_objects.filter(pk=row.customer_id).update(

@@ -27,8 +27,15 @@ from django.utils import timezone
 
 from customers.models import Customer
 from health import generation
-from health.models import CustomerHealth, HealthModel, HealthSnapshot
-from health.signals import CATALOG, EVENTS_SOURCE
+from health.models import (
+    EVENT_SIGNAL_COLUMNS,
+    EVENT_SIGNAL_PARTS,
+    EVENT_SIGNAL_PREFIXES,
+    CustomerHealth,
+    HealthModel,
+    HealthSnapshot,
+)
+from health.signals import CATALOG
 
 logger = logging.getLogger("perly.health")
 
@@ -109,27 +116,30 @@ ev AS (
     FROM base b WHERE b.last_at IS NOT NULL
 ),
 signal_rows AS (
-    SELECT ev.customer_id, v.key, v.value, v.score::float8 AS score, to_jsonb(v.score) AS score_json,
-           {EVENTS_SOURCE!r}::text AS source, %(computed_at)s::text AS computed_at,
+    -- Event signals: float8 values (stored in CustomerHealth's columns, no JSON); the external
+    -- ones keep their JSON forms for the `signals` breakdown.
+    SELECT ev.customer_id, v.key, true AS is_event, v.value_f, NULL::jsonb AS value,
+           v.score::float8 AS score, NULL::jsonb AS score_json,
+           NULL::text AS source, NULL::text AS computed_at,
            NULL::text AS category, NULL::text AS label, NULL::text AS unit
     FROM ev, LATERAL (VALUES
-        ('usage.active_days_30d', to_jsonb(round(ev.days30::numeric, 1)),
+        ('usage.active_days_30d', ev.days30::float8,
          {_r(_clamp("100.0::float8 * ev.days30 / 20.0::float8"))}),
-        ('usage.volume_trend_14d', coalesce(to_jsonb(ev.percent), 'null'::jsonb),
+        ('usage.volume_trend_14d', ev.percent::float8,
          CASE WHEN ev.previous = 0 THEN (CASE WHEN ev.recent > 0 THEN 100.0 ELSE 0.0 END)
               ELSE {_r(_clamp("2.0::float8 * (ev.percent::float8 - 50.0::float8)"))} END),
-        ('usage.breadth_30d', to_jsonb(round(ev.types::numeric, 1)),
+        ('usage.breadth_30d', ev.types::float8,
          {_r(_clamp("100.0::float8 * ev.types / 5.0::float8"))}),
-        ('engagement.distinct_users_30d', to_jsonb(round(ev.users::numeric, 1)),
+        ('engagement.distinct_users_30d', ev.users::float8,
          CASE WHEN ev.users > 0 THEN {_r(_clamp("100.0::float8 * ev.users / 3.0::float8"))} END),
-        ('engagement.recency_days', to_jsonb({_r("ev.silent")}),
+        ('engagement.recency_days', {_r("ev.silent")}::float8,
          CASE WHEN ev.silent <= 1.0 THEN 100.0
               ELSE {_r(_clamp("100.0::float8 * (30.0::float8 - ev.silent) / 29.0::float8"))} END)
-    ) AS v(key, value, score)
+    ) AS v(key, value_f, score)
     WHERE v.score IS NOT NULL
     UNION ALL
-    SELECT x.customer_id, x.key, {_jfloat("x.value")}, x.score, {_jfloat("x.score")}, x.source,
-           to_char(x.computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    SELECT x.customer_id, x.key, false, NULL::float8, {_jfloat("x.value")}, x.score, {_jfloat("x.score")},
+           x.source, to_char(x.computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
            x.category, x.label, x.unit
     FROM health_externalsignal x JOIN scope s ON s.customer_id = x.customer_id
     WHERE x.workspace_id = %(ws)s AND x.computed_at <= %(as_of)s
@@ -154,11 +164,12 @@ contributed AS (
 composite AS (
     SELECT customer_id, max(present) AS present,
            sum(contribution::float8 ORDER BY key COLLATE "C") AS score_sum,
+           {{event_columns}},
            json_agg(json_build_object(
                'key', key, 'category', category_out, 'label', label_out, 'value', value,
                'unit', unit_out, 'score', score_json, 'source', source, 'computed_at', computed_at,
                'weight', weight_json, 'contribution', to_jsonb(contribution)
-           ) ORDER BY key COLLATE "C")::jsonb AS signals
+           ) ORDER BY key COLLATE "C") FILTER (WHERE NOT is_event) AS signals
     FROM contributed GROUP BY customer_id
 ),
 scored AS (
@@ -166,14 +177,29 @@ scored AS (
            CASE WHEN c.present > 0 THEN {_r("c.score_sum")}::float8 END AS score,
            CASE WHEN c.present > 0 AND %(total_weight)s > 0
                 THEN {_r("c.present / %(total_weight)s", 4)}::float8 ELSE 0.0 END AS confidence,
-           coalesce(c.signals, '[]'::jsonb) AS signals
+           coalesce(c.signals::jsonb, '[]'::jsonb) AS signals, {{event_column_names}}
     FROM scope s LEFT JOIN composite c ON c.customer_id = s.customer_id
 )
-SELECT customer_id, score, confidence, signals,
+SELECT customer_id, score, confidence, signals, {{event_column_names}},
        CASE WHEN score IS NULL THEN 'unknown' WHEN score >= %(healthy)s THEN 'healthy'
             WHEN score < %(at_risk)s THEN 'at_risk' ELSE 'neutral' END AS status
 FROM scored
 """  # noqa: S608
+
+
+_PART_EXPR = {
+    "value": "value_f",
+    "score": "score",
+    "weight": "weight",
+    "contribution": "contribution::float8",
+}
+# The event signals pivoted into CustomerHealth's columns (null: the signal is absent).
+_EVENT_COLUMNS = ",\n           ".join(
+    f"max({_PART_EXPR[part]}) FILTER (WHERE is_event AND key = '{key}') AS {prefix}_{part}"
+    for key, prefix in EVENT_SIGNAL_PREFIXES.items()
+    for part in EVENT_SIGNAL_PARTS
+)
+_EVENT_COLUMN_NAMES = ", ".join(EVENT_SIGNAL_COLUMNS)
 
 
 def _catalog(model: HealthModel) -> str:
@@ -247,7 +273,10 @@ def rescore_set_based(
     }
     ids_filter_e = "AND e.customer_id = ANY(%(ids)s)" if ids is not None else ""
     sql = _SCORE_SQL.format(
-        ids_filter_c="AND c.id = ANY(%(ids)s)" if ids is not None else "", aggregates=AGGREGATES
+        ids_filter_c="AND c.id = ANY(%(ids)s)" if ids is not None else "",
+        aggregates=AGGREGATES,
+        event_columns=_EVENT_COLUMNS,
+        event_column_names=_EVENT_COLUMN_NAMES,
     )
     with transaction.atomic(), connection.cursor() as cursor:
         # Shortest round-trip float text (the rounding rule relies on it); the hash
@@ -306,7 +335,7 @@ def _changed(cursor, as_of: datetime) -> list[tuple]:
     cursor.execute(
         f"""
         SELECT t.customer_id, t.score, t.status, t.confidence, t.signals,
-               h.score, h.status, h.notified_score, h.notified_status
+               h.score, h.status, h.notified_score, h.notified_status, {", ".join(f"t.{c}" for c in EVENT_SIGNAL_COLUMNS)}
         FROM "{SCORED}" t JOIN "{CustomerHealth._meta.db_table}" h ON h.customer_id = t.customer_id
         WHERE h.computed_at <= %(as_of)s AND (t.status <> h.status OR {_MOVED.format(h="h", t="t")})
         """,  # noqa: S608
@@ -325,14 +354,15 @@ def _write_current(cursor, *, workspace_id: str, model: HealthModel, as_of: date
     cursor.execute(
         f"""
         INSERT INTO "{table}" (customer_id, workspace_id, score, status, confidence, model_version,
-                               signals, computed_at, notified_score, notified_status)
+                               signals, computed_at, notified_score, notified_status, {_EVENT_COLUMN_NAMES})
         SELECT customer_id, %(ws)s, score, status, confidence, %(version)s, signals, %(as_of)s,
-               score, status
+               score, status, {_EVENT_COLUMN_NAMES}
         FROM "{SCORED}"
         ON CONFLICT (customer_id) DO UPDATE SET
             score = EXCLUDED.score, status = EXCLUDED.status, confidence = EXCLUDED.confidence,
             model_version = EXCLUDED.model_version, signals = EXCLUDED.signals,
             computed_at = EXCLUDED.computed_at,
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in EVENT_SIGNAL_COLUMNS)},
             notified_score = CASE WHEN {moved} THEN EXCLUDED.score ELSE "{table}".notified_score END,
             notified_status = CASE WHEN {moved} THEN EXCLUDED.status ELSE "{table}".notified_status END
         WHERE "{table}".computed_at <= EXCLUDED.computed_at
@@ -351,12 +381,27 @@ def _write_current(cursor, *, workspace_id: str, model: HealthModel, as_of: date
 
 
 def _publish_changed(workspace_id: str, model: HealthModel, changed: list[tuple], as_of: datetime) -> None:
+    from health.representation import stored_signals
     from health.rescore import CurrentRow, _notifications, _publish
 
     rows, previous = [], {}
-    for customer_id, score, status, confidence, signals, old_score, old_status, n_score, n_status in changed:
+    for (
+        customer_id,
+        score,
+        status,
+        confidence,
+        signals,
+        old_score,
+        old_status,
+        n_score,
+        n_status,
+        *event,
+    ) in changed:
         if isinstance(signals, str):
             signals = json.loads(signals)
+        signals = stored_signals(
+            {"signals": signals, "computed_at": as_of, **dict(zip(EVENT_SIGNAL_COLUMNS, event, strict=True))}
+        )
         rows.append(
             CurrentRow(
                 customer_id=customer_id,

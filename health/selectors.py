@@ -16,10 +16,12 @@ from customers.models import Customer, HealthStatus
 from health import generation as generation_counter
 from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
 from health.representation import (
+    BREAKDOWN_FIELDS,
     current_health_representations,
     health_representation,
     scores_on,
     signal_representation,
+    stored_signals,
 )
 from health.scoring import signal_object
 from health.services import health_model_current
@@ -49,8 +51,9 @@ def customer_health(*, customer: Customer) -> dict:
 
 def customer_signals(*, customer: Customer) -> list[dict]:
     """Event signals as last computed, plus the integrations' current signals."""
-    health = CustomerHealth.objects.filter(customer_id=customer.id).values_list("signals", flat=True).first()
-    signals = {signal["key"]: signal for signal in (health or []) if signal.get("source") == "events"}
+    health = CustomerHealth.objects.filter(customer_id=customer.id).values(*BREAKDOWN_FIELDS).first()
+    stored = stored_signals(health) if health is not None else []
+    signals = {signal["key"]: signal for signal in stored if signal.get("source") == "events"}
     for row in ExternalSignal.objects.filter(customer_id=customer.id).values():
         signals[row["key"]] = signal_object(
             row, source=row["source"], computed_at=row["computed_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -249,7 +252,7 @@ def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
     health = {
         row["customer_id"]: row
         for row in CustomerHealth.objects.filter(customer_id__in=ids).values(
-            "customer_id", "score", "signals", "computed_at"
+            "customer_id", "score", *BREAKDOWN_FIELDS
         )
     }
     today = timezone.now().date()
@@ -283,7 +286,9 @@ def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
                 dropped_at = f"{day.isoformat()}T00:00:00Z"
             elif info.get("computed_at"):
                 dropped_at = _iso(info["computed_at"])
-        signals = sorted(info.get("signals") or [], key=lambda signal: (signal["score"], signal["key"]))
+        signals = sorted(
+            stored_signals(info) if info else [], key=lambda signal: (signal["score"], signal["key"])
+        )
         out.append(
             {
                 "object": "at_risk_customer",

@@ -57,9 +57,7 @@ def admin_sql(statement: str) -> None:
 def create_database() -> None:
     admin_sql(f"DROP DATABASE IF EXISTS {ARGS.db}")
     admin_sql(f"CREATE DATABASE {ARGS.db}")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=os.environ
-    )
+    migrate()
 
 
 def generate(cursor, workspace_id: str, prefix: str, customers: int, events: int, days: int) -> float:
@@ -93,9 +91,17 @@ def generate(cursor, workspace_id: str, prefix: str, customers: int, events: int
     return time.perf_counter() - started
 
 
+def migrate() -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=os.environ
+    )
+
+
 def main() -> None:
     if not ARGS.reuse:
         create_database()
+    else:
+        migrate()  # a reused database gets the code's newer migrations (cheap when none)
     import django
 
     django.setup()

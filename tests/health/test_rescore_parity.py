@@ -7,17 +7,22 @@ scoring transaction)."""
 
 from __future__ import annotations
 
+import json
 import random
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Customer
-from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
-from health.rescore import rescore
+from health.compute import event_aggregates
+from health.models import EVENT_SIGNAL_COLUMNS, CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
+from health.representation import BREAKDOWN_FIELDS, signal_representation, stored_signals
+from health.rescore import _external_signals, rescore
+from health.scoring import compute_score, signal_object
 from health.services import external_signals_upsert, health_model_current, health_rollup
+from health.signals import EVENTS_SOURCE, event_signals
 from tests.health.conftest import add_events
 
 
@@ -67,21 +72,35 @@ def _dataset(make_customer, now):
 
 
 def _state(workspace_id, outbox):
-    health = list(
-        CustomerHealth.objects.filter(workspace_id=workspace_id)
+    # Every stored column (the event signals' columns and the other signals' JSON), and the
+    # breakdown the API rebuilds from them (row[5]).
+    health = [
+        (
+            row["customer_id"],
+            row["score"],
+            row["status"],
+            row["confidence"],
+            row["model_version"],
+            stored_signals(row),
+            row["computed_at"],
+            row["notified_score"],
+            row["notified_status"],
+            row["signals"],
+            tuple(row[column] for column in EVENT_SIGNAL_COLUMNS),
+        )
+        for row in CustomerHealth.objects.filter(workspace_id=workspace_id)
         .order_by("customer_id")
-        .values_list(
+        .values(
             "customer_id",
             "score",
             "status",
             "confidence",
             "model_version",
-            "signals",
-            "computed_at",
             "notified_score",
             "notified_status",
+            *BREAKDOWN_FIELDS,
         )
-    )
+    ]
     mirror = list(
         Customer.all_objects.filter(workspace_id=workspace_id)
         .order_by("id")
@@ -155,3 +174,31 @@ def test_sql_path_rescores_only_the_given_customers(settings, workspace, make_cu
     assert rescore(workspace_id=workspace.id, model=model, customer_ids=[first.id], as_of=now) == 1
     assert list(CustomerHealth.objects.values_list("customer_id", flat=True)) == [first.id]
     assert Customer.objects.get(pk=second.pk).health_computed_at is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sql", [False, True])
+def test_stored_breakdown_reads_back_as_the_computed_one(settings, workspace, make_customer, sql):
+    """The event signals live in columns and are rebuilt on read: the API's signal objects are
+    exactly those of the computed breakdown after a JSON round trip (what the API served when
+    the whole breakdown was stored as JSON), types included."""
+    settings.HEALTH_SQL_RESCORE = sql
+    now = timezone.now().replace(microsecond=654321)
+    _dataset(make_customer, now)
+    health_rollup(now=now)
+    model = health_model_current(workspace_id=workspace.id)
+    aggregates = event_aggregates(workspace_id=workspace.id, as_of=now)
+    external = _external_signals(workspace.id, None, now)
+    computed_at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = {row.customer_id: row for row in CustomerHealth.objects.filter(workspace_id=workspace.id)}
+    assert len(rows) == len(aggregates) == 61
+    for customer_id, agg in aggregates.items():
+        signals = [
+            signal_object(raw, source=EVENTS_SOURCE, computed_at=computed_at)
+            for raw in event_signals(agg, now)
+        ]
+        signals.extend(external.get(customer_id, ()))
+        expected = json.loads(json.dumps(compute_score(signals, model.weights).signals))
+        stored = stored_signals(rows[customer_id])
+        as_api = [repr(signal_representation(signal, with_weight=True)) for signal in stored]
+        assert as_api == [repr(signal_representation(signal, with_weight=True)) for signal in expected]
