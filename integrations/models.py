@@ -141,12 +141,20 @@ class SyncedRecord(models.Model):
     Perly customer they map to; child records (subscriptions, deals, cases...) name their parent.
     """
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
+    # No single-column indexes on the foreign keys (and so no varchar_pattern_ops twins): the
+    # unique (integration, stream, provider_id) and the indexes below lead with integration, and
+    # (customer, integration) serves both a customer's deletion and the signals' per-customer read.
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+", db_index=False)
     stream = models.CharField(max_length=50)
     provider_id = models.CharField(max_length=255)
     parent_id = models.CharField(max_length=255, null=True, blank=True)
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "customers.Customer",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     data = models.JSONField(default=dict)
     # Provider-side version (epoch seconds): an older event snapshot never overwrites a newer read.
@@ -162,4 +170,5 @@ class SyncedRecord(models.Model):
         indexes = [
             models.Index(fields=["integration", "parent_id"], name="syncedrecord_parent_idx"),
             models.Index(fields=["integration", "synced_at"], name="syncedrecord_synced_idx"),
+            models.Index(fields=["customer", "integration"], name="syncedrecord_customer_idx"),
         ]

@@ -184,6 +184,28 @@ def _customers_to_rescore(integration: Integration):
     )
 
 
+def _records_by_key(integration_id: str, column: str, values: list[str], leading: str) -> list[tuple]:
+    """The integration's records whose `column` is one of `values`: (leading columns..., stream,
+    data), one index probe per value. A LATERAL subquery kept apart by OFFSET 0 pins that plan;
+    as a `column IN (...)` filter the planner, without statistics on a table that grew during the
+    sync (a first sync), read every record of the integration once per batch."""
+    if not values:
+        return []
+    table = SyncedRecord._meta.db_table
+    if column not in ("customer_id", "parent_id"):  # formatted into the SQL
+        raise ValueError(column)
+    sql = (
+        f"SELECT {leading}, stream, data FROM unnest(%s::varchar[]) AS k(value) CROSS JOIN LATERAL "  # noqa: S608
+        f"(SELECT {leading}, stream, data FROM {table} WHERE integration_id = %s AND {column} = k.value "
+        "OFFSET 0) AS r"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values, integration_id])
+        rows = cursor.fetchall()
+    # A raw cursor returns jsonb as text (Django's psycopg setup leaves decoding to JSONField).
+    return [(*row[:-1], json.loads(row[-1]) if isinstance(row[-1], str) else row[-1]) for row in rows]
+
+
 def _upsert_signals(workspace_id: str, source: str, signals: dict[str, list[dict]]) -> int:
     """One batch call when health offers it (a constant number of queries and one rescore),
     else one call per customer."""
@@ -212,19 +234,12 @@ def write_signals(ctx: RunContext) -> None:
     customer_ids = list(_customers_to_rescore(integration))
     for offset in range(0, len(customer_ids), SIGNAL_BATCH):
         batch = customer_ids[offset : offset + SIGNAL_BATCH]
-        accounts = list(
-            SyncedRecord.objects.filter(integration_id=integration.pk, customer_id__in=batch).values_list(
-                "customer_id", "provider_id", "stream", "data"
-            )
-        )
+        accounts = _records_by_key(integration.pk, "customer_id", batch, "customer_id, provider_id")
         owner = {provider_id: customer_id for customer_id, provider_id, _, _ in accounts}
         grouped: dict[str, dict[str, list[dict]]] = {cid: {} for cid in batch}
         for customer_id, _, stream, data in accounts:
             grouped[customer_id].setdefault(stream, []).append(data)
-        children = SyncedRecord.objects.filter(
-            integration_id=integration.pk, parent_id__in=list(owner)
-        ).values_list("parent_id", "stream", "data")
-        for parent_id, stream, data in children:
+        for parent_id, stream, data in _records_by_key(integration.pk, "parent_id", list(owner), "parent_id"):
             grouped[owner[parent_id]].setdefault(stream, []).append(data)
         signals = {cid: build_signals(integration.provider, streams) for cid, streams in grouped.items()}
         ctx.stats["signals_written"] += _upsert_signals(
