@@ -293,7 +293,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        # The Stripe SDK logs every request and response at INFO (a quarter of a sync's client time).
+        "stripe": {"level": "WARNING"},
+    },
 }
 
 # --- Integrations, webhooks (later issues add their settings here) ----------------------------
