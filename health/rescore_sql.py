@@ -10,7 +10,7 @@ whose score or status moved come back to Python, to publish their webhooks.
 
 The results are those of the portable path (the rest of health.rescore) to the last bit:
 float8 operations in the same order, sums in signal-key order (COLLATE "C", as Python's sort),
-roundings as `round(x::text::numeric, n)` = health.rounding.round_half_up. Any change to a curve
+roundings as health.rounding.round_half_up (_r, in float8 arithmetic). Any change to a curve
 must be made in both places; tests/health/test_rescore_parity.py compares the two.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
@@ -46,8 +47,24 @@ AGGREGATES = "health_aggregates_tmp"
 
 
 def _r(expr: str, digits: int = 2) -> str:
-    """SQL twin of round_half_up: numeric (its scale keeps a decimal point in the JSON)."""
-    return f"round(({expr})::text::numeric, {digits})"
+    """SQL twin of round_half_up, in float8 arithmetic (a float8 -> text -> numeric round trip
+    per rounding cost ~2 s of a 100,000-customer rollup).
+
+    For a >= 0 and q = 10^digits, let k = floor(a * q): the result is k/q or (k+1)/q, and it is
+    (k+1)/q exactly when a >= float8((2k+1) / 2q), the float nearest to the midpoint (a float
+    division is correctly rounded). If that float is a itself, a's shortest decimal form is the
+    midpoint, a tie, which rounds up; otherwise a lies on the same side of the real midpoint as
+    of its nearest float. An inexact a * q cannot cross an integer except towards the nearer
+    candidate. k/q and (k+1)/q are the floats nearest to those decimals, as in Python's
+    float(Decimal). Half away from zero for a negative value (none occurs: every rounded
+    quantity is >= 0). tests/health/test_rescore_parity.py compares it with round_half_up."""
+    q = f"{10**digits}.0::float8"
+    a = f"abs(({expr})::float8)"
+    k = f"floor({a} * {q})"
+    return (
+        f"(sign(({expr})::float8) * CASE WHEN {a} >= (2.0::float8 * {k} + 1.0::float8) / (2.0::float8 * {q}) "
+        f"THEN ({k} + 1.0::float8) / {q} ELSE {k} / {q} END)"
+    )
 
 
 def _clamp(expr: str) -> str:
@@ -107,13 +124,25 @@ base AS MATERIALIZED (
                                 ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
     FROM scope s LEFT JOIN "{{aggregates}}" a ON a.customer_id = s.customer_id
 ),
-ev AS (
-    SELECT b.*, least(b.active_days, 30) AS days30,
-           greatest(0.0::float8, (extract(epoch FROM %(as_of)s::timestamptz) - extract(epoch FROM b.last_at))
-                                 ::float8 / 86400.0::float8) AS silent,
-           CASE WHEN b.previous > 0
-                THEN {_r("100.0::float8 * b.recent / b.previous::float8")} END AS percent
-    FROM base b WHERE b.last_at IS NOT NULL
+-- MATERIALIZED (like base): the planner would otherwise substitute `silent` and `percent` into
+-- every expression below that uses them, and _r repeats its argument.
+ev AS MATERIALIZED (
+    SELECT t.*,
+           -- The curves before their rounding (signal_rows rounds plain columns).
+           {_clamp("100.0::float8 * t.days30 / 20.0::float8")} AS active_raw,
+           {_clamp("2.0::float8 * (t.percent - 50.0::float8)")} AS trend_raw,
+           {_clamp("100.0::float8 * t.types / 5.0::float8")} AS breadth_raw,
+           {_clamp("100.0::float8 * t.users / 3.0::float8")} AS users_raw,
+           {_clamp("100.0::float8 * (30.0::float8 - t.silent) / 29.0::float8")} AS recency_raw
+    FROM (
+        SELECT b.*, least(b.active_days, 30) AS days30,
+               greatest(0.0::float8, (extract(epoch FROM %(as_of)s::timestamptz) - extract(epoch FROM b.last_at))
+                                     ::float8 / 86400.0::float8) AS silent,
+               CASE WHEN b.previous > 0
+                    THEN {_r("100.0::float8 * b.recent / b.previous::float8")} END AS percent
+        FROM base b WHERE b.last_at IS NOT NULL
+        OFFSET 0
+    ) AS t
 ),
 signal_rows AS (
     -- Event signals: float8 values (stored in CustomerHealth's columns, no JSON); the external
@@ -123,18 +152,15 @@ signal_rows AS (
            NULL::text AS source, NULL::text AS computed_at,
            NULL::text AS category, NULL::text AS label, NULL::text AS unit
     FROM ev, LATERAL (VALUES
-        ('usage.active_days_30d', ev.days30::float8,
-         {_r(_clamp("100.0::float8 * ev.days30 / 20.0::float8"))}),
-        ('usage.volume_trend_14d', ev.percent::float8,
+        ('usage.active_days_30d', ev.days30::float8, {_r("ev.active_raw")}),
+        ('usage.volume_trend_14d', ev.percent,
          CASE WHEN ev.previous = 0 THEN (CASE WHEN ev.recent > 0 THEN 100.0 ELSE 0.0 END)
-              ELSE {_r(_clamp("2.0::float8 * (ev.percent::float8 - 50.0::float8)"))} END),
-        ('usage.breadth_30d', ev.types::float8,
-         {_r(_clamp("100.0::float8 * ev.types / 5.0::float8"))}),
+              ELSE {_r("ev.trend_raw")} END),
+        ('usage.breadth_30d', ev.types::float8, {_r("ev.breadth_raw")}),
         ('engagement.distinct_users_30d', ev.users::float8,
-         CASE WHEN ev.users > 0 THEN {_r(_clamp("100.0::float8 * ev.users / 3.0::float8"))} END),
-        ('engagement.recency_days', {_r("ev.silent")}::float8,
-         CASE WHEN ev.silent <= 1.0 THEN 100.0
-              ELSE {_r(_clamp("100.0::float8 * (30.0::float8 - ev.silent) / 29.0::float8"))} END)
+         CASE WHEN ev.users > 0 THEN {_r("ev.users_raw")} END),
+        ('engagement.recency_days', {_r("ev.silent")},
+         CASE WHEN ev.silent <= 1.0 THEN 100.0 ELSE {_r("ev.recency_raw")} END)
     ) AS v(key, value_f, score)
     WHERE v.score IS NOT NULL
     UNION ALL
@@ -157,18 +183,18 @@ weighted AS (
         ON cat.key = r.key
 ),
 contributed AS (
-    SELECT w.*, CASE WHEN w.present > 0 THEN {_r("w.weight * w.score / w.present")} ELSE 0.0 END
+    SELECT w.*, CASE WHEN w.present > 0 THEN {_r("w.weight * w.score / w.present")} ELSE 0.0::float8 END
                 AS contribution
     FROM weighted w
 ),
 composite AS (
     SELECT customer_id, max(present) AS present,
-           sum(contribution::float8 ORDER BY key COLLATE "C") AS score_sum,
+           sum(contribution ORDER BY key COLLATE "C") AS score_sum,
            {{event_columns}},
            json_agg(json_build_object(
                'key', key, 'category', category_out, 'label', label_out, 'value', value,
                'unit', unit_out, 'score', score_json, 'source', source, 'computed_at', computed_at,
-               'weight', weight_json, 'contribution', to_jsonb(contribution)
+               'weight', weight_json, 'contribution', {_jfloat("contribution")}
            ) ORDER BY key COLLATE "C") FILTER (WHERE NOT is_event) AS signals
     FROM contributed GROUP BY customer_id
 ),
@@ -228,19 +254,29 @@ def _iso(value: datetime) -> str:
 
 
 class _Timer:
-    """Per-statement timings, logged at debug level (the benchmark prints them)."""
+    """Per-statement timings, logged at debug level (the benchmark prints them). CPU_PROBE, when
+    the benchmark sets it, returns the database backend's CPU seconds so far: each step then
+    also records the CPU it cost there, which the machine's other load does not change."""
 
     def __init__(self) -> None:
         self.steps: list[tuple[str, float]] = []
+        self.cpu: list[float] = []
         self._last = time.perf_counter()
+        self._last_cpu = CPU_PROBE() if CPU_PROBE else 0.0
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.steps.append((name, now - self._last))
         self._last = now
+        if CPU_PROBE:
+            cpu = CPU_PROBE()
+            self.cpu.append(cpu - self._last_cpu)
+            self._last_cpu = cpu
 
 
 LAST_TIMINGS: list[tuple[str, float]] = []
+LAST_CPU: list[float] = []
+CPU_PROBE: Callable[[], float] | None = None
 
 
 def rescore_set_based(
@@ -294,8 +330,8 @@ def rescore_set_based(
         if write_current:
             changed = _changed(cursor, as_of)
             timer.lap("changed scores")
-            _write_current(cursor, workspace_id=workspace_id, model=model, as_of=as_of)
-            timer.lap("write current + customers")
+            _write_current(cursor, workspace_id=workspace_id, model=model, as_of=as_of, timer=timer)
+            timer.lap("customers mirror")
             transaction.on_commit(lambda: generation.bump(workspace_id))
             if changed:
                 _publish_changed(workspace_id, model, changed, as_of)
@@ -316,6 +352,7 @@ def rescore_set_based(
             timer.lap("write snapshots")
         cursor.execute(f'DROP TABLE "{SCORED}", "{AGGREGATES}"')
     LAST_TIMINGS[:] = timer.steps
+    LAST_CPU[:] = timer.cpu
     logger.debug("health: set-based rescore of %s: %s", workspace_id, timer.steps)
     return count
 
@@ -344,7 +381,9 @@ def _changed(cursor, as_of: datetime) -> list[tuple]:
     return cursor.fetchall()
 
 
-def _write_current(cursor, *, workspace_id: str, model: HealthModel, as_of: datetime) -> None:
+def _write_current(
+    cursor, *, workspace_id: str, model: HealthModel, as_of: datetime, timer: _Timer | None = None
+) -> None:
     from health.rescore import NOTIFY_DELTA
 
     table = CustomerHealth._meta.db_table
@@ -369,6 +408,8 @@ def _write_current(cursor, *, workspace_id: str, model: HealthModel, as_of: date
         """,  # noqa: S608
         {"ws": workspace_id, "version": model.version, "as_of": as_of, "delta": NOTIFY_DELTA},
     )
+    if timer is not None:
+        timer.lap("write current")
     cursor.execute(
         f"""
         UPDATE "{Customer._meta.db_table}" AS c

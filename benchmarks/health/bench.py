@@ -34,6 +34,7 @@ def parse_args():
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards.")
     parser.add_argument("--reuse", action="store_true", help="Reuse an already generated scratch database.")
     parser.add_argument("--api-only", action="store_true", help="With --reuse: only the API timings.")
+    parser.add_argument("--no-api", action="store_true", help="Only the floor and rollup timings.")
     return parser.parse_args()
 
 
@@ -140,6 +141,21 @@ def main() -> None:
     for name, _, _ in plans:
         workspaces[name] = Workspace.objects.get(slug=name)
 
+    from health import rescore_sql
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def backend_cpu() -> float:
+        """CPU seconds (user + system) of this connection's PostgreSQL backend (the same machine).
+        Parallel workers' CPU is not included."""
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    rescore_sql.CPU_PROBE = backend_cpu if Path(f"/proc/{backend}/stat").exists() else None
+
     from datetime import timedelta
 
     from django.utils import timezone
@@ -148,6 +164,7 @@ def main() -> None:
         ws = workspaces[name]
         now = timezone.now()
         floors = []
+        print(f"load average before {name}: {os.getloadavg()[0]:.2f}", flush=True)
         with connection.cursor() as cursor:
             for _ in range(3):  # the machine is shared: the median of three, not one sample
                 started = time.perf_counter()
@@ -171,11 +188,22 @@ def main() -> None:
             f"= {timings[1] / floor:.1f}x floor; {scored:,} scored",
             flush=True,
         )
-        from health import rescore_sql
-
         if rescore_sql.LAST_TIMINGS:  # the set-based path ran: where its time went
             steps = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in rescore_sql.LAST_TIMINGS)
             print(f"  {name} second rollup per statement: {steps}", flush=True)
+            if rescore_sql.LAST_CPU:
+                cpu = ", ".join(
+                    f"{step} {seconds:.2f}s"
+                    for (step, _), seconds in zip(rescore_sql.LAST_TIMINGS, rescore_sql.LAST_CPU, strict=True)
+                )
+                print(
+                    f"  {name} second rollup, backend CPU per statement (without parallel workers): {cpu}; "
+                    f"total {sum(rescore_sql.LAST_CPU):.2f}s; load average now {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
+    if ARGS.no_api:
+        finish(connection)
+        return
 
     # A full rollup rewrites every customer row; autovacuum would clean up after it. Do it now so
     # the read timings reflect a steady state, not a table with one dead tuple per live one.
@@ -210,6 +238,10 @@ def main() -> None:
             f"p95 {p95:.1f} ms ({ARGS.requests} requests)"
         )
 
+    finish(connection)
+
+
+def finish(connection) -> None:
     if not ARGS.keep:
         connection.close()
         admin_sql(f"DROP DATABASE IF EXISTS {ARGS.db}")

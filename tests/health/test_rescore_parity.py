@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import random
+import struct
 from datetime import UTC, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer
+from health import rescore_sql
 from health.compute import event_aggregates
 from health.models import EVENT_SIGNAL_COLUMNS, CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
 from health.representation import BREAKDOWN_FIELDS, signal_representation, stored_signals
 from health.rescore import _external_signals, rescore
+from health.rounding import round_half_up
 from health.scoring import compute_score, signal_object
 from health.services import external_signals_upsert, health_model_current, health_rollup
 from health.signals import EVENTS_SOURCE, event_signals
@@ -202,3 +205,30 @@ def test_stored_breakdown_reads_back_as_the_computed_one(settings, workspace, ma
         stored = stored_signals(rows[customer_id])
         as_api = [repr(signal_representation(signal, with_weight=True)) for signal in stored]
         assert as_api == [repr(signal_representation(signal, with_weight=True)) for signal in expected]
+
+
+@pytest.mark.django_db
+def test_sql_rounding_is_round_half_up():
+    """rescore_sql._r (float8 arithmetic) == health.rounding.round_half_up, on exact decimal
+    ties (78.125), floats a few ulps either side of a tie, and the scoring's own quotients."""
+    rng = random.Random(4)
+    values = [0.0, 0.005, 0.015, 2.675, 3.125, 78.125, 1.0049999999999999, 99.995, 100.0, 0.00005, 12.34565]
+    for _ in range(3000):
+        tie = rng.randint(0, 200_000) * 2 + 1
+        for middle in (tie / 2000.0, tie / 20000.0):
+            bits = struct.unpack("<q", struct.pack("<d", middle))[0] + rng.randint(-2, 2)
+            values.append(struct.unpack("<d", struct.pack("<q", bits))[0])
+        values.append(
+            rng.choice([40 / 3, 7.5, 5.0, 7.25, 13.1]) * rng.randint(0, 10000) / 100 / rng.uniform(5, 80)
+        )
+        values.append(100.0 * rng.randint(0, 3000) / rng.randint(1, 3000))
+    values += [-value for value in values[:50]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT x, {rescore_sql._r('x')}, {rescore_sql._r('x', 4)} FROM unnest(%s::float8[]) AS t(x)",  # noqa: S608
+            [values],
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == len(values)
+    for value, two, four in rows:
+        assert (value, two, four) == (value, round_half_up(value, 2), round_half_up(value, 4))
