@@ -24,6 +24,7 @@ from integrations.models import (
     SyncRun,
     SyncStatus,
 )
+from integrations.probes import probe
 from integrations.providers import connector_for
 from integrations.providers.base import Connector, Page, ProviderAuthError, ProviderError, Record, Stream
 from integrations.signals import build_signals
@@ -146,11 +147,15 @@ def commit_page(ctx: RunContext, stream: Stream, page: Page) -> None:
         customer_ids: dict[str, str] = {}
         if accounts:
             linked = dict(
-                SyncedRecord.objects.filter(
-                    integration_id=integration.pk,
-                    stream=accounts[0].stream,
-                    provider_id__in=[r.provider_id for r in accounts],
-                ).values_list("provider_id", "customer_id")
+                probe(
+                    table=SyncedRecord._meta.db_table,
+                    columns=("provider_id", "customer_id"),
+                    scope=("integration_id", integration.pk),
+                    key="provider_id",
+                    values=[r.provider_id for r in accounts],
+                    where="stream = %s",
+                    where_params=(accounts[0].stream,),
+                )
             )
             outcome = match_accounts(
                 workspace_id=integration.workspace_id,
@@ -169,6 +174,20 @@ def commit_page(ctx: RunContext, stream: Stream, page: Page) -> None:
         SyncRun.objects.filter(pk=ctx.run.pk).update(stats=ctx.stats, heartbeat_at=timezone.now())
 
 
+def _records_by_key(
+    integration_id: str, key: str, values: list[str], leading: tuple[str, ...]
+) -> list[tuple]:
+    """The integration's records whose `key` column is one of `values`: (*leading, stream, data)."""
+    return probe(
+        table=SyncedRecord._meta.db_table,
+        columns=(*leading, "stream", "data"),
+        scope=("integration_id", integration_id),
+        key=key,
+        values=values,
+        json_column="data",
+    )
+
+
 def _customers_to_rescore(integration: Integration):
     """Customers linked to an account whose own record or any child changed since last time."""
     records = SyncedRecord.objects.filter(integration_id=integration.pk)
@@ -182,28 +201,6 @@ def _customers_to_rescore(integration: Integration):
         .values_list("customer_id", flat=True)
         .distinct()
     )
-
-
-def _records_by_key(integration_id: str, column: str, values: list[str], leading: str) -> list[tuple]:
-    """The integration's records whose `column` is one of `values`: (leading columns..., stream,
-    data), one index probe per value. A LATERAL subquery kept apart by OFFSET 0 pins that plan;
-    as a `column IN (...)` filter the planner, without statistics on a table that grew during the
-    sync (a first sync), read every record of the integration once per batch."""
-    if not values:
-        return []
-    table = SyncedRecord._meta.db_table
-    if column not in ("customer_id", "parent_id"):  # formatted into the SQL
-        raise ValueError(column)
-    sql = (
-        f"SELECT {leading}, stream, data FROM unnest(%s::varchar[]) AS k(value) CROSS JOIN LATERAL "  # noqa: S608
-        f"(SELECT {leading}, stream, data FROM {table} WHERE integration_id = %s AND {column} = k.value "
-        "OFFSET 0) AS r"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [values, integration_id])
-        rows = cursor.fetchall()
-    # A raw cursor returns jsonb as text (Django's psycopg setup leaves decoding to JSONField).
-    return [(*row[:-1], json.loads(row[-1]) if isinstance(row[-1], str) else row[-1]) for row in rows]
 
 
 def _upsert_signals(workspace_id: str, source: str, signals: dict[str, list[dict]]) -> int:
@@ -234,12 +231,14 @@ def write_signals(ctx: RunContext) -> None:
     customer_ids = list(_customers_to_rescore(integration))
     for offset in range(0, len(customer_ids), SIGNAL_BATCH):
         batch = customer_ids[offset : offset + SIGNAL_BATCH]
-        accounts = _records_by_key(integration.pk, "customer_id", batch, "customer_id, provider_id")
+        accounts = _records_by_key(integration.pk, "customer_id", batch, ("customer_id", "provider_id"))
         owner = {provider_id: customer_id for customer_id, provider_id, _, _ in accounts}
         grouped: dict[str, dict[str, list[dict]]] = {cid: {} for cid in batch}
         for customer_id, _, stream, data in accounts:
             grouped[customer_id].setdefault(stream, []).append(data)
-        for parent_id, stream, data in _records_by_key(integration.pk, "parent_id", list(owner), "parent_id"):
+        for parent_id, stream, data in _records_by_key(
+            integration.pk, "parent_id", list(owner), ("parent_id",)
+        ):
             grouped[owner[parent_id]].setdefault(stream, []).append(data)
         signals = {cid: build_signals(integration.provider, streams) for cid, streams in grouped.items()}
         ctx.stats["signals_written"] += _upsert_signals(
