@@ -10,6 +10,7 @@ from django.utils import timezone
 from customers.api.serializers import customer_representation
 from customers.hooks import run_customer_purgers
 from customers.models import Customer
+from perly import response_cache
 from perly.api import merge_metadata
 from perly.errors import ApiError, not_found_message
 from webhooks.services import webhook_event_publish, webhook_events_publish_many
@@ -128,6 +129,7 @@ def customer_update(*, workspace_id: str, customer_id: str, data: dict) -> Custo
                 setattr(customer, name, value)
             customer.updated_at = timezone.now()
             customer.save()
+            transaction.on_commit(lambda: response_cache.invalidate_workspace(workspace_id))
             after = customer_representation(customer)
             previous = {key: before[key] for key in WRITABLE_FIELDS if before[key] != after[key]}
             if previous:
@@ -152,6 +154,7 @@ def customer_delete(*, workspace_id: str, customer_id: str) -> None:
         customer.deleted_at = timezone.now()
         customer.external_id = None  # frees the external_id for reuse at once
         customer.save(update_fields=["deleted_at", "external_id"])
+        transaction.on_commit(lambda: response_cache.invalidate_workspace(workspace_id))
         webhook_event_publish(
             workspace_id=workspace_id,
             event_type="customer.deleted",

@@ -7,6 +7,8 @@ import logging
 
 from django.core.cache import cache
 
+from perly import response_cache
+
 logger = logging.getLogger("perly.health")
 
 
@@ -23,6 +25,8 @@ def current(workspace_id: str) -> int:
 
 
 def bump(workspace_id: str) -> None:
+    # Scores are mirrored on the customer rows, so cached customer responses are stale too.
+    response_cache.invalidate_workspace(workspace_id)
     try:
         try:
             cache.incr(_key(workspace_id))

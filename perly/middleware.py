@@ -16,7 +16,7 @@ from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from perly import ratelimit
+from perly import ratelimit, response_cache
 from perly.apikeys import AuthFailure, authenticate_key
 from perly.crypto import decrypt_bytes, encrypt_bytes
 from perly.errors import error_response, response_for_exception
@@ -131,6 +131,8 @@ class ApiGatewayMiddleware:
             return failure
 
         bucket = bucket_for(request)
+        if response_cache.candidate(request):
+            return self._cached_read(request, bucket)
         if bucket != "events":  # ingestion charges per event once it has parsed the batch
             principal = request.principal
             request.rate_state = state = ratelimit.consume(
@@ -148,6 +150,27 @@ class ApiGatewayMiddleware:
         if request.method == "POST" and idempotency_key is not None and self._may_post(request):
             return self._idempotent(request, idempotency_key)
         return self.get_response(request)
+
+    def _cached_read(self, request, bucket: str):
+        """A retrieve the response cache may answer: the rate limit and the cache lookup are one
+        Redis round trip; a miss runs the view and keeps its response for the next read."""
+        principal = request.principal
+        workspace_id = principal.workspace_id
+        request.rate_state, pending, entry = ratelimit.consume_and_read_cache(
+            principal.key_id,
+            bucket,
+            principal.limit_for(bucket),
+            response_cache.generation_key(workspace_id),
+            response_cache.entry_prefix(workspace_id, request.path),
+        )
+        if not request.rate_state.allowed:
+            return rate_limited_response(request.rate_state)
+        if entry is not None:
+            return response_cache.decode(entry)
+        response = self.get_response(request)
+        if pending is not None:
+            response_cache.store(pending, response)
+        return response
 
     def _authenticate(self, request):
         header = request.headers.get("Authorization", "")

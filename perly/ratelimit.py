@@ -35,6 +35,27 @@ end
 return {1, current}
 """
 
+# The same check, then (when allowed) the response cache's generation and entry: a cached
+# retrieve costs this one round trip in all (perly.response_cache). A missing generation starts
+# at the current time in microseconds, above any number an earlier generation key could have had.
+_CHECK_AND_INCR_THEN_READ = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cost = tonumber(ARGV[1])
+if current + cost > tonumber(ARGV[2]) then return {0, current} end
+if cost > 0 then
+  current = redis.call('INCRBY', KEYS[1], cost)
+  if current == cost then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) end
+end
+local generation = redis.call('GET', KEYS[2])
+if not generation then
+  local now = redis.call('TIME')
+  redis.call('SET', KEYS[2], now[1] .. string.format('%06d', now[2]), 'NX')
+  generation = redis.call('GET', KEYS[2])
+end
+local entry = redis.call('GET', ARGV[4] .. generation)
+return {1, current, generation, entry}
+"""
+
 # Counted fail-open decisions, exposed by /readyz (a metric an operator can alert on).
 metrics = {"ratelimit_fail_open_total": 0}
 
@@ -81,6 +102,7 @@ class _LocalCounters:
 
 _local = _LocalCounters()
 _script = None
+_read_script = None
 
 
 def _redis_check_and_incr(client, key: str, cost: int, limit: int) -> tuple[bool, int]:
@@ -108,6 +130,35 @@ def consume(identity: str, bucket: str, limit: int, cost: int = 1) -> RateState:
         logger.warning("rate limiter unavailable, allowing request: %s", exc.__class__.__name__)
         return RateState(bucket, limit, limit, reset, True)
     return RateState(bucket, limit, max(0, limit - current), reset, allowed)
+
+
+def consume_and_read_cache(
+    identity: str, bucket: str, limit: int, generation_key: str, entry_prefix: str
+) -> tuple[RateState, str | None, bytes | None]:
+    """`consume` for a response-cache candidate, in the same single round trip: also returns the
+    key to store the response under (entry_prefix + the current generation) and the cached entry,
+    if any. Redis is required (callers check); when it fails the limiter fails open, uncached."""
+    global _read_script
+    now = time.time()
+    window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+    reset = window + WINDOW_SECONDS
+    key = f"perly:rl:{bucket}:{identity}:{window}"
+    client = get_redis()
+    try:
+        if _read_script is None:
+            _read_script = client.register_script(_CHECK_AND_INCR_THEN_READ)
+        result = _read_script(
+            keys=[key, generation_key], args=[1, limit, WINDOW_SECONDS + 10, entry_prefix], client=client
+        )
+    except Exception as exc:
+        metrics["ratelimit_fail_open_total"] += 1
+        logger.warning("rate limiter unavailable, allowing request: %s", exc.__class__.__name__)
+        return RateState(bucket, limit, limit, reset, True), None, None
+    allowed, current = bool(result[0]), int(result[1])
+    state = RateState(bucket, limit, max(0, limit - current), reset, allowed)
+    if not allowed:
+        return state, None, None
+    return state, entry_prefix + result[2].decode(), result[3] if len(result) > 3 else None
 
 
 def consume_anonymous(request) -> RateState:

@@ -231,6 +231,9 @@ SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_
 # Seconds an API key lookup is cached in each process (revocation reaches others within this).
 PERLY_API_KEY_CACHE_SECONDS = 30
 PERLY_IDEMPOTENCY_TTL_HOURS = 24
+# Seconds a retrieve's response may be served from Redis (perly.response_cache); every write
+# invalidates at once, this only bounds a lost invalidation. 0 turns the cache off.
+PERLY_RETRIEVE_CACHE_SECONDS = env.int("PERLY_RETRIEVE_CACHE_SECONDS", default=60)
 
 # --- Django REST framework, OpenAPI ---------------------------------------------------------
 REST_FRAMEWORK = {

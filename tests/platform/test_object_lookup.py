@@ -7,7 +7,10 @@ from customers.models import Customer
 from perly import lookup
 
 
-def test_retrieve_reuses_one_compiled_query(client, customer, other_client, django_assert_num_queries):
+def test_retrieve_reuses_one_compiled_query(
+    client, customer, other_client, django_assert_num_queries, settings
+):
+    settings.PERLY_RETRIEVE_CACHE_SECONDS = 0  # the database lookup, not a cached response
     lookup._plans.pop(CustomerViewSet, None)
     assert client.get(f"/v1/customers/{customer['id']}").json() == customer
     plan = lookup._plans[CustomerViewSet]
