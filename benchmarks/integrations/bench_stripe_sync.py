@@ -64,6 +64,15 @@ def bare_loop(base_url: str, key: str, deadline: float) -> tuple[int, float]:
     return records, time.perf_counter() - started
 
 
+def backend_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a PostgreSQL backend on this machine (None if /proc is not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=50_000)
@@ -110,18 +119,29 @@ def main() -> None:
             config={"sync_interval_minutes": 60, "create_customers": True},
         )
         run = SyncRun.objects.create(workspace=workspace, integration=integration, trigger="manual")
-    # Time the signals phase on its own: it is bound by health's batch signal upsert.
-    phases = {"signals": 0.0}
+    # Time the signals phase on its own: it is bound by health's batch signal upsert. CPU time
+    # (this process, and the PostgreSQL backend serving the sync's connection) does not depend
+    # on how busy the machine is.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
+    phases = {"signals": 0.0, "signals_cpu": 0.0, "signals_backend_cpu": 0.0}
     write_signals = sync.write_signals
 
     def timed_write_signals(ctx):
-        t0 = time.perf_counter()
+        t0, cpu0, backend0 = time.perf_counter(), time.process_time(), backend_cpu_seconds(backend_pid)
         write_signals(ctx)
         phases["signals"] += time.perf_counter() - t0
+        phases["signals_cpu"] += time.process_time() - cpu0
+        if backend0 is not None:
+            phases["signals_backend_cpu"] += backend_cpu_seconds(backend_pid) - backend0
 
     sync.write_signals = timed_write_signals
     with override_settings(STRIPE_API_BASE=fake.url):
         started, cpu_started = time.perf_counter(), time.process_time()
+        backend_started = backend_cpu_seconds(backend_pid)
         if os.environ.get("BENCH_PROFILE"):
             import cProfile
             import pstats
@@ -135,6 +155,8 @@ def main() -> None:
             outcome = sync.execute(run.pk)
         sync_seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
+        backend_finished = backend_cpu_seconds(backend_pid)
+        backend_seconds = None if backend_started is None else backend_finished - backend_started
     fake.stop()
     run.refresh_from_db()
     stats = run.stats
@@ -150,10 +172,13 @@ def main() -> None:
         # This process (sync + the in-process fake); the rest of the wall time is PostgreSQL,
         # Redis and, on a shared machine, waiting for a core.
         "sync_process_cpu_seconds": round(cpu_seconds, 1),
+        "sync_backend_cpu_seconds": None if backend_seconds is None else round(backend_seconds, 1),
         "load_average_1m": round(os.getloadavg()[0], 1),
         "records_phase_seconds": round(sync_seconds - phases["signals"], 1),
         "records_phase_records_per_second": round(stats["records_read"] / (sync_seconds - phases["signals"])),
         "signals_phase_seconds": round(phases["signals"], 1),
+        "signals_phase_process_cpu_seconds": round(phases["signals_cpu"], 1),
+        "signals_phase_backend_cpu_seconds": round(phases["signals_backend_cpu"], 1),
         "bare_loop_records": floor_records,
         "bare_loop_seconds": round(floor_seconds, 1),
         "bare_loop_records_per_second": round(floor_records / floor_seconds),
