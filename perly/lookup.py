@@ -11,6 +11,7 @@ markers, select_related, annotations) keeps the ORM path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,3 +85,66 @@ def fetch_one(view_class: type, scoped: Any, workspace_id: str, object_id: str) 
             for function in functions:
                 row[position] = function(row[position], expression, connection)
     return plan.model.from_db(plan.db, plan.attnames, row)
+
+
+# --- Pages of rows ------------------------------------------------------------------------------
+
+WORKSPACE = _WORKSPACE
+CURSOR = "\x00cursor-marker"
+_MARKERS = frozenset({_WORKSPACE, CURSOR})
+_row_plans: dict[tuple, Any] = {}
+
+
+@dataclass(frozen=True)
+class _RowsPlan:
+    db: str
+    sql: str
+    params: tuple
+    converters: dict
+
+
+def _compile_rows(queryset: QuerySet) -> _RowsPlan | object:
+    compiler = queryset.query.get_compiler(queryset.db)
+    sql, params = compiler.as_sql()
+    names = [*queryset.query.extra_select, *queryset.query.values_select, *queryset.query.annotation_select]
+    if (
+        not params
+        or not set(params) <= _MARKERS
+        or queryset._fields is None
+        or list(queryset._fields) != names[: len(queryset._fields)]
+        or len(names) != len(queryset._fields)
+    ):
+        return _NOT_CACHEABLE
+    return _RowsPlan(
+        db=queryset.db,
+        sql=sql,
+        params=tuple(params),
+        converters=compiler.get_converters([col for col, _, _ in compiler.select]),
+    )
+
+
+def fetch_rows(key: tuple, build: Callable[[], QuerySet], values: dict[str, str]) -> list[tuple]:
+    """The rows of `build()`, a `values_list` queryset whose only parameters are the markers
+    WORKSPACE and CURSOR, with `values` substituted for them. The SQL is compiled once per `key`,
+    which must identify everything else the SQL depends on (the view, the page size, the cursor
+    direction). A queryset this cannot reuse runs through the ORM with the real values."""
+    plan = _row_plans.get(key)
+    if plan is None:
+        plan = _row_plans[key] = _compile_rows(build())
+    if plan is _NOT_CACHEABLE:
+        raise ValueError(f"fetch_rows: the query for {key!r} cannot be reused; use the ORM")
+    connection = connections[plan.db]
+    with connection.cursor() as cursor:
+        cursor.execute(plan.sql, [values[marker] for marker in plan.params])
+        rows = cursor.fetchall()
+    if plan.converters:
+        items = plan.converters.items()
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, (functions, expression) in items:
+                for function in functions:
+                    row[position] = function(row[position], expression, connection)
+            converted.append(tuple(row))
+        rows = converted
+    return rows

@@ -7,11 +7,14 @@ by `timestamp`) name it in `cursor_ordering`; the cursor object's value is then 
 
 from __future__ import annotations
 
-from django.db.models import Q
+from collections.abc import Callable
+
+from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
+from perly import lookup
 from perly.ids import is_valid_id
 
 PAGINATION_PARAMS = ("limit", "starting_after", "ending_before")
@@ -35,22 +38,9 @@ def parse_limit(raw: str | None) -> int:
 
 class CursorPagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
-        params = request.query_params
-        self.limit = parse_limit(params.get("limit"))
-        after, before = params.get("starting_after"), params.get("ending_before")
-        if after is not None and before is not None:
-            raise ValidationError(
-                {"starting_after": ["Pass only one of starting_after and ending_before."]},
-                code="parameters_exclusive",
-            )
-        prefix = getattr(view, "id_prefix", None)
+        after, before, ordering = self._parse(request, view)
         cursor = after if after is not None else before
         param = "starting_after" if after is not None else "ending_before"
-        self.request = request
-        ordering = tuple(getattr(view, "cursor_ordering", ("id",)))
-        if cursor is not None and prefix and not is_valid_id(cursor, prefix):
-            raise _invalid(param, f"{param} must be a {prefix}_ id from a previous page.")
-
         if cursor is None:
             rows = list(queryset.order_by(*[f"-{f}" for f in ordering])[: self.limit + 1])
             self.has_more = len(rows) > self.limit
@@ -66,6 +56,51 @@ class CursorPagination(BasePagination):
         rows = list(queryset.filter(condition).order_by(*ordering)[: self.limit + 1])
         self.has_more = len(rows) > self.limit
         return list(reversed(rows[: self.limit]))
+
+    def paginate_compiled(self, request, view, rows: Callable[[str], QuerySet], workspace_id: str) -> list:
+        """`paginate_queryset` for an unfiltered, id-ordered list: `rows(workspace_id)` is the
+        workspace's `values_list` queryset. Its SQL varies only by the workspace, the cursor, the
+        page size and the direction, so it is compiled once per view, size and direction
+        (perly.lookup.fetch_rows) instead of on every request."""
+        after, before, ordering = self._parse(request, view)
+        if ordering != ("id",):
+            raise ValueError("paginate_compiled serves id-ordered lists only")
+        cursor = after if after is not None else before
+        direction = "first" if cursor is None else ("after" if after is not None else "before")
+        limit = self.limit
+
+        def build() -> QuerySet:
+            queryset = rows(lookup.WORKSPACE)
+            if direction == "first":
+                return queryset.order_by("-id")[: limit + 1]
+            if direction == "after":
+                return queryset.filter(id__lt=lookup.CURSOR).order_by("-id")[: limit + 1]
+            return queryset.filter(id__gt=lookup.CURSOR).order_by("id")[: limit + 1]
+
+        page = lookup.fetch_rows(
+            (type(view), limit, direction), build, {lookup.WORKSPACE: workspace_id, lookup.CURSOR: cursor}
+        )
+        self.has_more = len(page) > limit
+        page = page[:limit]
+        return page[::-1] if direction == "before" else page
+
+    def _parse(self, request, view) -> tuple[str | None, str | None, tuple[str, ...]]:
+        params = request.query_params
+        self.limit = parse_limit(params.get("limit"))
+        after, before = params.get("starting_after"), params.get("ending_before")
+        if after is not None and before is not None:
+            raise ValidationError(
+                {"starting_after": ["Pass only one of starting_after and ending_before."]},
+                code="parameters_exclusive",
+            )
+        prefix = getattr(view, "id_prefix", None)
+        cursor = after if after is not None else before
+        param = "starting_after" if after is not None else "ending_before"
+        self.request = request
+        ordering = tuple(getattr(view, "cursor_ordering", ("id",)))
+        if cursor is not None and prefix and not is_valid_id(cursor, prefix):
+            raise _invalid(param, f"{param} must be a {prefix}_ id from a previous page.")
+        return after, before, ordering
 
     def _cursor_values(self, queryset, ordering, cursor, param, view) -> tuple:
         if ordering == ("id",):

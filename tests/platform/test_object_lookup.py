@@ -58,3 +58,26 @@ def test_unknown_id_and_other_workspace_are_none(workspace, other_workspace, cus
     assert lookup.fetch_one(View, scoped, workspace.id, "cus_000000000000000000000000aa") is None
     assert lookup.fetch_one(View, scoped, other_workspace.id, customer["id"]) is None
     assert lookup.fetch_one(View, scoped, workspace.id, customer["id"]).id == customer["id"]
+
+
+def test_a_compiled_list_plan_serves_every_workspace_and_cursor(
+    client, other_client, django_assert_num_queries
+):
+    """The unfiltered list's SQL is compiled once per page size and direction, then reused with
+    each request's own workspace and cursor."""
+    lookup._row_plans.clear()
+    mine = [client.post("/v1/customers", {"name": f"Mine {n}"}).json()["id"] for n in range(5)]
+    theirs = [other_client.post("/v1/customers", {"name": f"Theirs {n}"}).json()["id"] for n in range(3)]
+
+    def ids(c, query=""):
+        body = c.get(f"/v1/customers?limit=2{query}").json()
+        return [row["id"] for row in body["data"]], body["has_more"]
+
+    assert ids(client) == (mine[::-1][:2], True)
+    with django_assert_num_queries(1):
+        assert ids(other_client) == (theirs[::-1][:2], True)
+    assert ids(client, f"&starting_after={mine[3]}") == ([mine[2], mine[1]], True)
+    assert ids(other_client, f"&starting_after={theirs[1]}") == ([theirs[0]], False)
+    assert ids(client, f"&ending_before={mine[1]}") == ([mine[3], mine[2]], True)
+    assert ids(other_client, f"&ending_before={theirs[0]}") == ([theirs[2], theirs[1]], False)
+    assert {key[1:] for key in lookup._row_plans} == {(2, "first"), (2, "after"), (2, "before")}
