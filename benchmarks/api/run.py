@@ -1,12 +1,14 @@
 """Requests/s of the customers API against a bare Django JSON view, on one gunicorn, same run.
 
-    .venv/bin/python benchmarks/api/run.py [--duration 10] [--connections 4]
+    .venv/bin/python benchmarks/api/run.py [--duration 10] [--connections 4] [--no-response-cache]
 
 Starts gunicorn (2 sync workers) on 127.0.0.1 with PostgreSQL (BENCH_DATABASE_URL) and Redis
 (BENCH_REDIS_URL), seeds a workspace with 1,000 customers, and measures with wrk (Debian's
 `wrk` package) when installed, else with a threaded Python keep-alive client, in interleaved
 rounds of short slices (baseline, single, list); each path's ratio is the median over rounds of
 its rate over the baseline rate of the same round. Results also go to benchmarks/results/api.json.
+The retrieve is measured with the response cache (perly.response_cache) on, as served: the same
+customer again and again is a cache hit; `--no-response-cache` measures the database path.
 """
 
 from __future__ import annotations
@@ -175,9 +177,16 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="gunicorn threads per worker (>1 uses the gthread worker)"
     )
+    parser.add_argument(
+        "--no-response-cache",
+        action="store_true",
+        help="serve every retrieve from PostgreSQL (PERLY_RETRIEVE_CACHE_SECONDS=0): the cache-miss path",
+    )
     args = parser.parse_args()
 
     env = server_env()
+    if args.no_response_cache:
+        env["PERLY_RETRIEVE_CACHE_SECONDS"] = "0"
     ensure_database()
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     seeded = subprocess.run(
@@ -250,6 +259,7 @@ def main() -> int:
         "slice_s": args.duration,
         "rounds": args.rounds,
         "customers": CUSTOMERS,
+        "response_cache": not args.no_response_cache,
         "rps_median": {name: round(median(values)) for name, values in rps.items()},
         "rps_runs": {name: [round(v) for v in values] for name, values in rps.items()},
         "ratios_median": {name: round(value, 3) for name, value in ratios.items()},
@@ -258,7 +268,8 @@ def main() -> int:
     kind = "sync" if args.threads == 1 else f"gthread x{args.threads}"
     print(
         f"load generator: {tool}, {args.connections} connections, gunicorn {args.workers} {kind} workers, "
-        f"{args.rounds} rounds of {args.duration}s slices"
+        f"{args.rounds} rounds of {args.duration}s slices, "
+        f"response cache {'off' if args.no_response_cache else 'on'}"
     )
     print("| path | req/s (median) | share of bare view (median of per-round ratios) | target |")
     print("|---|---|---|---|")
