@@ -144,25 +144,31 @@ ev AS MATERIALIZED (
         OFFSET 0
     ) AS t
 ),
+-- Each customer's event signals (value and score; absent: null), rounded once for both paths.
+curves AS MATERIALIZED (
+    SELECT ev.customer_id,
+           ev.customer_id IN (SELECT x.customer_id FROM health_externalsignal x
+                              WHERE x.workspace_id = %(ws)s AND x.computed_at <= %(as_of)s) AS has_external,
+           ev.days30::float8 AS active_days_value, {_r("ev.active_raw")} AS active_days_score,
+           ev.percent AS volume_trend_value,
+           CASE WHEN ev.previous = 0 THEN (CASE WHEN ev.recent > 0 THEN 100.0::float8 ELSE 0.0::float8 END)
+                ELSE {_r("ev.trend_raw")} END AS volume_trend_score,
+           ev.types::float8 AS breadth_value, {_r("ev.breadth_raw")} AS breadth_score,
+           CASE WHEN ev.users > 0 THEN ev.users::float8 END AS users_value,
+           CASE WHEN ev.users > 0 THEN {_r("ev.users_raw")} END AS users_score,
+           {_r("ev.silent")} AS recency_value,
+           CASE WHEN ev.silent <= 1.0 THEN 100.0::float8 ELSE {_r("ev.recency_raw")} END AS recency_score
+    FROM ev
+),
+-- Customers with external signals: one row per signal, weights, contributions and sums in key
+-- order over the rows (and the external signals' JSON breakdown).
 signal_rows AS (
-    -- Event signals: float8 values (stored in CustomerHealth's columns, no JSON); the external
-    -- ones keep their JSON forms for the `signals` breakdown.
-    SELECT ev.customer_id, v.key, true AS is_event, v.value_f, NULL::jsonb AS value,
-           v.score::float8 AS score, NULL::jsonb AS score_json,
+    SELECT c.customer_id, v.key, true AS is_event, v.value_f, NULL::jsonb AS value,
+           v.score, NULL::jsonb AS score_json,
            NULL::text AS source, NULL::text AS computed_at,
            NULL::text AS category, NULL::text AS label, NULL::text AS unit
-    FROM ev, LATERAL (VALUES
-        ('usage.active_days_30d', ev.days30::float8, {_r("ev.active_raw")}),
-        ('usage.volume_trend_14d', ev.percent,
-         CASE WHEN ev.previous = 0 THEN (CASE WHEN ev.recent > 0 THEN 100.0 ELSE 0.0 END)
-              ELSE {_r("ev.trend_raw")} END),
-        ('usage.breadth_30d', ev.types::float8, {_r("ev.breadth_raw")}),
-        ('engagement.distinct_users_30d', ev.users::float8,
-         CASE WHEN ev.users > 0 THEN {_r("ev.users_raw")} END),
-        ('engagement.recency_days', {_r("ev.silent")},
-         CASE WHEN ev.silent <= 1.0 THEN 100.0 ELSE {_r("ev.recency_raw")} END)
-    ) AS v(key, value_f, score)
-    WHERE v.score IS NOT NULL
+    FROM curves c, LATERAL (VALUES {{event_values}}) AS v(key, value_f, score)
+    WHERE c.has_external AND v.score IS NOT NULL
     UNION ALL
     SELECT x.customer_id, x.key, false, NULL::float8, {_jfloat("x.value")}, x.score, {_jfloat("x.score")},
            x.source, to_char(x.computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
@@ -198,13 +204,30 @@ composite AS (
            ) ORDER BY key COLLATE "C") FILTER (WHERE NOT is_event) AS signals
     FROM contributed GROUP BY customer_id
 ),
+-- Customers with event signals only (nearly all): the same math on the columns of one row
+-- (key order: {{wide_order}}), with no per-signal rows to sort and group.
+wide_present AS (
+    SELECT c.*, {{wide_present}} AS present FROM curves c WHERE NOT c.has_external OFFSET 0
+),
+wide_contributed AS (
+    SELECT w.*, {{wide_contributions}} FROM wide_present w OFFSET 0
+),
+wide AS (
+    SELECT customer_id, present, {{wide_score_sum}} AS score_sum, NULL::json AS signals,
+           {{event_column_names}}
+    FROM wide_contributed
+),
 scored AS (
     SELECT s.customer_id,
            CASE WHEN c.present > 0 THEN {_r("c.score_sum")}::float8 END AS score,
            CASE WHEN c.present > 0 AND %(total_weight)s > 0
                 THEN {_r("c.present / %(total_weight)s", 4)}::float8 ELSE 0.0 END AS confidence,
            coalesce(c.signals::jsonb, '[]'::jsonb) AS signals, {{event_column_names}}
-    FROM scope s LEFT JOIN composite c ON c.customer_id = s.customer_id
+    FROM scope s LEFT JOIN (
+        SELECT customer_id, present, score_sum, signals, {{event_column_names}} FROM composite
+        UNION ALL
+        SELECT customer_id, present, score_sum, signals, {{event_column_names}} FROM wide
+    ) c ON c.customer_id = s.customer_id
 )
 SELECT customer_id, score, confidence, signals, {{event_column_names}},
        CASE WHEN score IS NULL THEN 'unknown' WHEN score >= %(healthy)s THEN 'healthy'
@@ -226,6 +249,30 @@ _EVENT_COLUMNS = ",\n           ".join(
     for part in EVENT_SIGNAL_PARTS
 )
 _EVENT_COLUMN_NAMES = ", ".join(EVENT_SIGNAL_COLUMNS)
+_EVENT_VALUES = ", ".join(
+    f"('{key}', c.{prefix}_value, c.{prefix}_score)" for key, prefix in EVENT_SIGNAL_PREFIXES.items()
+)
+# The one-row form sums in key order too (COLLATE "C" = Python's str order). An absent signal
+# adds 0.0, which leaves a non-negative float sum unchanged: x + 0.0 == x.
+_WIDE = [EVENT_SIGNAL_PREFIXES[key] for key in sorted(EVENT_SIGNAL_PREFIXES)]
+
+
+def _weight(prefix: str) -> str:
+    return f"%(w_{prefix})s::float8"
+
+
+_WIDE_PRESENT = " + ".join(
+    f"(CASE WHEN c.{prefix}_score IS NOT NULL THEN {_weight(prefix)} ELSE 0.0::float8 END)"
+    for prefix in _WIDE
+)
+_WIDE_CONTRIBUTIONS = ", ".join(
+    f"CASE WHEN w.{prefix}_score IS NOT NULL THEN {_weight(prefix)} END AS {prefix}_weight, "
+    f"CASE WHEN w.{prefix}_score IS NOT NULL THEN (CASE WHEN w.present > 0 "
+    f"THEN {_r(f'{_weight(prefix)} * w.{prefix}_score / w.present')} ELSE 0.0::float8 END) "
+    f"END AS {prefix}_contribution"
+    for prefix in _WIDE
+)
+_WIDE_SCORE_SUM = " + ".join(f"coalesce({prefix}_contribution, 0.0::float8)" for prefix in _WIDE)
 
 
 def _catalog(model: HealthModel) -> str:
@@ -305,6 +352,9 @@ def rescore_set_based(
         "total_weight": float(sum(weight for weight in model.weights.values() if weight > 0)),
         "healthy": float(model.healthy_threshold),
         "at_risk": float(model.at_risk_threshold),
+        **{
+            f"w_{prefix}": float(model.weights.get(key, 0.0)) for key, prefix in EVENT_SIGNAL_PREFIXES.items()
+        },
         "ids": ids,
     }
     ids_filter_e = "AND e.customer_id = ANY(%(ids)s)" if ids is not None else ""
@@ -313,6 +363,11 @@ def rescore_set_based(
         aggregates=AGGREGATES,
         event_columns=_EVENT_COLUMNS,
         event_column_names=_EVENT_COLUMN_NAMES,
+        event_values=_EVENT_VALUES,
+        wide_order=", ".join(_WIDE),
+        wide_present=_WIDE_PRESENT,
+        wide_contributions=_WIDE_CONTRIBUTIONS,
+        wide_score_sum=_WIDE_SCORE_SUM,
     )
     with transaction.atomic(), connection.cursor() as cursor:
         # Shortest round-trip float text (the rounding rule relies on it); the hash
