@@ -16,7 +16,8 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -93,20 +94,28 @@ def webhook_message_deliver(*, message_id: str, skip_locked: bool | None = None)
     LOCKED, so nobody waits) in one transaction around the attempt: a single commit per
     delivery, and a crash simply rolls the claim back. Elsewhere a lease is claimed first."""
     if skip_locked is None:
-        skip_locked = connection.vendor == "postgresql"  # _lock_due_message is PostgreSQL SQL
+        skip_locked = connection.vendor == "postgresql"  # the locked path's SQL is PostgreSQL's
     now = timezone.now()
     if not skip_locked:
         if not _claim_with_lease(message_id, now):
-            return "skipped: not due or claimed elsewhere"
+            return SKIPPED
         # No transaction around the HTTP call here: SQLite would hold its lock meanwhile.
         message = WebhookMessage.objects.select_related("endpoint").get(pk=message_id)
-        return _attempt(message, writes=bookkeeping_transaction)
-    with transaction.atomic():  # _lock_due_message relaxes the commit like bookkeeping_transaction
-        message = _lock_due_message(message_id, now)
-        if message is None:
-            return "skipped: not due or claimed elsewhere"
-        return _attempt(message, writes=nullcontext)
+        return _attempt(message, _write_orm)
+    if connection.in_atomic_block:
+        # Called inside someone's transaction (tests, a shell): a savepoint holds the lock.
+        with transaction.atomic():
+            return _attempt_locked(message_id, now, own_transaction=False)
+    # A worker: BEGIN travels with the claim and COMMIT with the record, two round trips in all
+    # (Django's atomic() would send BEGIN and COMMIT on their own: five).
+    try:
+        return _attempt_locked(message_id, now, own_transaction=True)
+    except BaseException:
+        _rollback_open_transaction()
+        raise
 
+
+SKIPPED = "skipped: not due or claimed elsewhere"
 
 _MESSAGE_COLUMNS = ("id", "endpoint_id", "payload", "attempt_count", "retry_step")
 _ENDPOINT_COLUMNS = (
@@ -122,56 +131,119 @@ _ENDPOINT_COLUMNS = (
 )
 
 
-def _lock_due_message(message_id: str, now: datetime) -> WebhookMessage | None:
-    """The hot path's one query, written out: the ORM spent more CPU composing this
-    SELECT ... FOR UPDATE OF ... SKIP LOCKED join than the database spent running it, and on a
-    busy machine every round trip to PostgreSQL costs a scheduling delay."""
+def _claim_sql() -> str:
+    """The claim, written out: the ORM spent more CPU composing this SELECT ... FOR UPDATE OF ...
+    SKIP LOCKED join than the database spent running it. It also relaxes the transaction's
+    commit (see bookkeeping_transaction) in the same round trip."""
     message_table = WebhookMessage._meta.db_table
     endpoint_table = WebhookEndpoint._meta.db_table
     columns = [f"m.{c}" for c in _MESSAGE_COLUMNS] + [f"e.{c}" for c in _ENDPOINT_COLUMNS]
-    # SET LOCAL synchronous_commit (see bookkeeping_transaction) in the same round trip.
     columns.append("set_config('synchronous_commit', 'off', true)")
-    sql = (
+    return (
         f"SELECT {', '.join(columns)} FROM {message_table} m "  # noqa: S608 (our own identifiers only)
         f"JOIN {endpoint_table} e ON e.id = m.endpoint_id "
         "WHERE m.id = %s AND m.status = %s AND m.next_attempt_at <= %s "
         "AND (m.locked_until IS NULL OR m.locked_until < %s) "
         "FOR UPDATE OF m SKIP LOCKED"
     )
+
+
+def _run(sql: str, params: list, *, begin: bool = False, commit: bool = False) -> tuple | None:
+    """One round trip: `sql`, preceded by BEGIN and/or followed by COMMIT in the same simple-query
+    message when this code owns the transaction. Returns the statement's first row, if any."""
+    if begin:
+        sql = "BEGIN; " + sql
+    if commit:
+        sql += "; COMMIT"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [message_id, MessageStatus.PENDING, now + timedelta(seconds=1), now])
-        row = cursor.fetchone()
+        cursor.execute(sql, params)
+        if begin:
+            cursor.nextset()  # past BEGIN's empty result
+        return cursor.fetchone() if cursor.description else None
+
+
+def _rollback_open_transaction() -> None:
+    """After an error in a hand-opened transaction: roll it back so the connection is clean for
+    the next task (Django believes it is in autocommit mode throughout)."""
+    import psycopg
+
+    raw = connection.connection
+    if raw is None or raw.closed:
+        return
+    try:
+        if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raw.execute("ROLLBACK")
+    except psycopg.Error:
+        connection.close()
+
+
+def _attempt_locked(message_id: str, now: datetime, *, own_transaction: bool) -> str:
+    row = _run(
+        _claim_sql(),
+        [message_id, MessageStatus.PENDING, now + timedelta(seconds=1), now],
+        begin=own_transaction,
+    )
     if row is None:
-        return None
+        if own_transaction:
+            _run("ROLLBACK", [])
+        return SKIPPED
     split = len(_MESSAGE_COLUMNS)
     message = WebhookMessage.from_db(connection.alias, _MESSAGE_COLUMNS, row[:split])
     message.endpoint = WebhookEndpoint.from_db(connection.alias, _ENDPOINT_COLUMNS, row[split:-1])
-    return message
+    return _attempt(message, lambda decision: _write_sql(decision, commit=own_transaction))
 
 
-def _attempt(message: WebhookMessage, writes: Callable[[], AbstractContextManager]) -> str:
-    """Sign, send and record one attempt; `writes` wraps the bookkeeping (nothing to add when
-    the caller's transaction already holds the row)."""
+@dataclass
+class _Decision:
+    """What one attempt leaves behind: the attempt row, the message's new state, the follow-ups
+    that must wait for the commit, and the task's short outcome string."""
+
+    message: WebhookMessage
+    attempt: dict
+    update: dict
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
+    summary: str = ""
+    # Whether the attempt delivered, for the endpoint's failure tracking (None: no attempt made).
+    delivered: bool | None = None
+
+    def track_endpoint_health(self) -> None:
+        """Inside the write's transaction: the endpoint's run of failures (see below)."""
+        if self.delivered is not None:
+            self.after_commit += _track_endpoint_health(
+                self.message.endpoint, delivered=self.delivered, now=self.attempt["created_at"]
+            )
+
+
+def _attempt(message: WebhookMessage, write: Callable[[_Decision], None]) -> str:
+    """Sign, send and record one attempt; `write` stores the decision (and ends the transaction
+    when the caller's claim opened one), then the follow-ups are registered for after the commit."""
     endpoint = message.endpoint
     if not endpoint.deliverable:
-        with writes():
-            WebhookMessage.objects.filter(pk=message.pk).update(
-                status=MessageStatus.FAILED,
-                last_error="The endpoint is disabled or inactive.",
-                locked_until=None,
-            )
-        return "failed: endpoint disabled"
-    body = message.payload.encode()
-    timestamp = int(time.time())  # fresh per attempt, as Standard Webhooks requires
-    headers = {
-        "Content-Type": "application/json",
-        "webhook-id": message.id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(endpoint_secrets(endpoint), message.id, timestamp, body),
-    }
-    result = client.post(endpoint.url, body, headers)
-    with writes():
-        return _record(message, endpoint, result)
+        decision = _Decision(
+            message,
+            attempt={},
+            update={
+                "status": MessageStatus.FAILED,
+                "last_error": "The endpoint is disabled or inactive.",
+                "locked_until": None,
+            },
+            summary="failed: endpoint disabled",
+        )
+    else:
+        body = message.payload.encode()
+        timestamp = int(time.time())  # fresh per attempt, as Standard Webhooks requires
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": message.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(endpoint_secrets(endpoint), message.id, timestamp, body),
+        }
+        result = client.post(endpoint.url, body, headers)
+        decision = _decide(message, endpoint, result)
+    write(decision)
+    for callback in decision.after_commit:
+        transaction.on_commit(callback)
+    return decision.summary
 
 
 def _classify(result: client.HttpResult) -> str:
@@ -196,19 +268,24 @@ def _error_text(result: client.HttpResult) -> str | None:
     return None
 
 
-def _record(message: WebhookMessage, endpoint: WebhookEndpoint, result: client.HttpResult) -> str:
+def _decide(message: WebhookMessage, endpoint: WebhookEndpoint, result: client.HttpResult) -> _Decision:
     now = timezone.now()
     verdict = _classify(result)
     error = _error_text(result)
     attempt_number = message.attempt_count + 1
     update: dict = {"attempt_count": attempt_number, "locked_until": None, "last_error": error}
-    delay = None
+    after_commit: list[Callable[[], object]] = []
     if verdict == "delivered":
         outcome = AttemptOutcome.DELIVERED
         update.update(status=MessageStatus.DELIVERED, delivered_at=now, enqueued_at=None)
     elif verdict == "gone":
         outcome = AttemptOutcome.ENDPOINT_DISABLED
         update.update(status=MessageStatus.FAILED, enqueued_at=None)
+        after_commit.append(
+            lambda: webhook_endpoint_set_status(
+                endpoint_id=endpoint.pk, enabled=False, reason="The endpoint answered 410 Gone."
+            )
+        )
     elif verdict == "retry" and (delay := retry_delay(message.retry_step)) is not None:
         outcome = AttemptOutcome.RETRYING
         delay = max(delay, result.retry_after or 0)
@@ -217,51 +294,76 @@ def _record(message: WebhookMessage, endpoint: WebhookEndpoint, result: client.H
         update.update(
             retry_step=message.retry_step + 1, next_attempt_at=due, enqueued_at=due if short else None
         )
+        if short:
+            after_commit.insert(0, lambda: enqueue_messages([message.pk], countdown=delay))
     else:
         outcome = AttemptOutcome.FAILED
         update.update(status=MessageStatus.FAILED, enqueued_at=None)
 
-    # Inside one transaction (the caller's `writes`): the attempt and the message move together.
-    WebhookAttempt.objects.create(
-        message=message,
-        attempt_number=attempt_number,
-        outcome=outcome,
-        status_code=result.status_code,
-        duration_ms=result.duration_ms,
-        response_body=result.body,
-        error=error,
-        created_at=now,
-    )
-    WebhookMessage.objects.filter(pk=message.pk).update(**update)
-    _track_endpoint_health(endpoint, delivered=verdict == "delivered", now=now)
-    if outcome == AttemptOutcome.RETRYING and delay <= COUNTDOWN_MAX_SECONDS:
-        transaction.on_commit(lambda: enqueue_messages([message.pk], countdown=delay))
-    if verdict == "gone":
-        transaction.on_commit(
-            lambda: webhook_endpoint_set_status(
-                endpoint_id=endpoint.pk, enabled=False, reason="The endpoint answered 410 Gone."
-            )
+    # Written in one transaction (see `write`): the attempt, the message and the endpoint move together.
+    attempt = {
+        "message_id": message.pk,
+        "attempt_number": attempt_number,
+        "outcome": outcome,
+        "status_code": result.status_code,
+        "duration_ms": result.duration_ms,
+        "response_body": result.body,
+        "error": error,
+        "created_at": now,
+    }
+    code = f", HTTP {result.status_code}" if result.status_code else ""
+    summary = f"{outcome} (attempt {attempt_number}{code})"
+    return _Decision(message, attempt, update, after_commit, summary, delivered=verdict == "delivered")
+
+
+def _write_orm(decision: _Decision) -> None:
+    """The portable writes, in one short transaction of their own."""
+    with bookkeeping_transaction():
+        if decision.attempt:
+            WebhookAttempt.objects.create(**decision.attempt)
+        WebhookMessage.objects.filter(pk=decision.message.pk).update(**decision.update)
+        decision.track_endpoint_health()
+
+
+def _write_sql(decision: _Decision, *, commit: bool) -> None:
+    """The attempt INSERT and the message UPDATE as one statement (a data-modifying CTE), with
+    the COMMIT of the claim's transaction in the same round trip when this code opened it."""
+    decision.track_endpoint_health()  # usually no statement (only when the failure state changes)
+    message_meta = WebhookMessage._meta
+    assignments = [f"{message_meta.get_field(name).column} = %s" for name in decision.update]
+    params = list(decision.update.values())
+    sql = f"UPDATE {message_meta.db_table} SET {', '.join(assignments)} WHERE id = %s"  # noqa: S608
+    if decision.attempt:
+        columns = ", ".join(decision.attempt)
+        placeholders = ", ".join(["%s"] * len(decision.attempt))
+        sql = (
+            f"WITH attempt AS (INSERT INTO {WebhookAttempt._meta.db_table} ({columns}) "  # noqa: S608
+            f"VALUES ({placeholders})) {sql}"
         )
-    return f"{outcome} (attempt {attempt_number}{', HTTP ' + str(result.status_code) if result.status_code else ''})"
+        params = list(decision.attempt.values()) + params
+    _run(sql, [*params, decision.message.pk], commit=commit)
 
 
-def _track_endpoint_health(endpoint: WebhookEndpoint, *, delivered: bool, now: datetime) -> None:
-    """Remember when the current run of failures began; five days of nothing but failures disables."""
-    endpoints = WebhookEndpoint.objects.filter(pk=endpoint.pk)
+def _track_endpoint_health(
+    endpoint: WebhookEndpoint, *, delivered: bool, now: datetime
+) -> list[Callable[[], object]]:
+    """Remember when the current run of failures began; five days of nothing but failures
+    disables (returned as a follow-up for after the commit)."""
     if delivered:
         if endpoint.failing_since is not None:
-            endpoints.update(failing_since=None)
-        return
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        return []
     if endpoint.failing_since is None:
-        endpoints.filter(failing_since__isnull=True).update(failing_since=now)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
     elif endpoint.failing_since <= now - FAILING_DISABLE_AFTER:
-        transaction.on_commit(
+        return [
             lambda: webhook_endpoint_set_status(
                 endpoint_id=endpoint.pk,
                 enabled=False,
                 reason="Every delivery attempt has failed for 5 days.",
             )
-        )
+        ]
+    return []
 
 
 # --- The sweeper -------------------------------------------------------------------------------
