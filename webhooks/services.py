@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import orjson
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -166,14 +168,23 @@ def _check_url(url: str) -> None:
 def endpoint_secrets(endpoint: WebhookEndpoint, now: datetime | None = None) -> list[str]:
     """The secrets that sign a delivery: the current one, plus the previous for 24 h after a rotation."""
     now = now or timezone.now()
-    secrets = [decrypt_text(endpoint.secret_encrypted)]
+    keys = (tuple(settings.PERLY_ENCRYPTION_KEYS), settings.SECRET_KEY)
+    secrets = [_decrypted_secret(endpoint.secret_encrypted, keys)]
     if (
         endpoint.previous_secret_encrypted
         and endpoint.previous_secret_expires_at
         and (endpoint.previous_secret_expires_at > now)
     ):
-        secrets.append(decrypt_text(endpoint.previous_secret_encrypted))
+        secrets.append(_decrypted_secret(endpoint.previous_secret_encrypted, keys))
     return secrets
+
+
+@lru_cache(maxsize=1024)
+def _decrypted_secret(token: str, keys: tuple) -> str:
+    """Decrypting costs more than signing, and a worker signs for the same few endpoints over
+    and over: remember the plaintext by ciphertext (a rotation writes a new ciphertext) and by
+    the configured keys (`keys`: a change of keys is never answered from the cache)."""
+    return decrypt_text(token)
 
 
 def webhook_endpoint_create(*, workspace_id: str, data: dict) -> tuple[WebhookEndpoint, str]:
