@@ -1,6 +1,6 @@
 """Which webhook URLs Perly may call: absolute https URLs whose host resolves only to public
 addresses. Checked at creation and again on every attempt, and the connection goes to the very
-address that was checked (see client.PinnedAddressAdapter), so DNS rebinding cannot slip past.
+address that was checked (see client.post), so DNS rebinding cannot slip past.
 
 PERLY_WEBHOOK_ALLOW_PRIVATE_URLS lifts the address and https rules (development and tests).
 """

@@ -27,6 +27,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    peer: tuple = ()  # the client's (address, port): one per connection
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,7 +38,11 @@ class _Handler(BaseHTTPRequestHandler):
         receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        receiver._record(Received(self.command, self.path, dict(self.headers.items()), body, time.time()))
+        receiver._record(
+            Received(
+                self.command, self.path, dict(self.headers.items()), body, time.time(), self.client_address
+            )
+        )
         reply = receiver._reply_for(self.path)
         if reply.delay:
             time.sleep(reply.delay)

@@ -8,6 +8,7 @@ import ipaddress
 import pytest
 from django.test import override_settings
 
+from webhooks import client as webhook_client
 from webhooks.models import WebhookAttempt, WebhookMessage
 from webhooks.ssrf import address_refusal
 
@@ -132,3 +133,23 @@ def test_connection_goes_to_the_address_that_was_checked(client, receiver, fake_
     assert request.headers["Host"] == f"pinned.example:{receiver.port}"
     assert calls == ["pinned.example", "pinned.example"]  # creation, then the one attempt
     assert WebhookMessage.objects.get(endpoint_id=endpoint["id"]).status == "delivered"
+
+
+def test_a_kept_alive_connection_is_reused_only_for_the_address_checked_on_each_attempt(receiver, fake_dns):
+    """Connections are pooled per checked address: while the name keeps resolving to it, attempts
+    share one keep-alive connection; once it resolves elsewhere, the next attempt connects to the
+    new answer (here a closed port on 127.0.0.2) instead of riding the old connection."""
+    answers = {"pooled.example": "127.0.0.1"}
+    calls = fake_dns({"pooled.example": lambda: answers["pooled.example"]})
+    url = f"http://pooled.example:{receiver.port}/hook"
+    with override_settings(PERLY_WEBHOOK_ALLOW_PRIVATE_URLS=True):
+        first = webhook_client.post(url, b"{}", {"Content-Type": "application/json"})
+        second = webhook_client.post(url, b"{}", {"Content-Type": "application/json"})
+        answers["pooled.example"] = "127.0.0.2"
+        third = webhook_client.post(url, b"{}", {"Content-Type": "application/json"})
+    assert (first.status_code, second.status_code) == (200, 200)
+    peers = [request.peer for request in receiver.received()]
+    assert len(peers) == 2 and peers[0] == peers[1]  # the second attempt reused the connection
+    assert (third.status_code, third.kind) == (None, "connection_error")
+    assert len(receiver.received()) == 2
+    assert calls == ["pooled.example"] * 3  # resolved and checked on every attempt
