@@ -46,6 +46,8 @@ from tests.webhooks.receiver import Receiver  # noqa: E402
 from webhooks.models import MessageStatus, WebhookMessage  # noqa: E402
 from webhooks.services import webhook_endpoint_create, webhook_event_publish  # noqa: E402
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
 CUSTOMER = {
     "object": "customer",
     "name": "Initech Analytics",
@@ -75,7 +77,67 @@ def plain_loop(url: str, count: int, deadline: float, keep_alive: bool) -> tuple
     return sent, time.perf_counter() - started
 
 
-def perly_run(receiver: Receiver, path: str, count: int, timeout: float) -> tuple[int, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid:
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def backend_pids() -> list[int]:
+    """PostgreSQL backends connected to this benchmark's database (other suites' are not counted)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def cpu_snapshot(workers: list[subprocess.Popen]) -> dict[str, dict[int, float]]:
+    """CPU seconds by process group: the Celery workers (main processes and pool children), their
+    PostgreSQL backends, and this process (the receiver's threads and the publishing)."""
+    return {
+        "celery workers": {pid: cpu_seconds(pid) for w in workers for pid in group_pids(w.pid)},
+        "their PostgreSQL backends": {pid: cpu_seconds(pid) for pid in backend_pids()},
+        "this process (queueing, the receiver)": {os.getpid(): time.process_time()},
+    }
+
+
+def sessions_opened() -> int:
+    """PostgreSQL sessions ever opened on this database (a new connection per task shows here)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    return {
+        group: sum(seconds - before[group].get(pid, 0.0) for pid, seconds in after[group].items())
+        for group in after
+    }
+
+
+def perly_run(
+    receiver: Receiver, path: str, count: int, timeout: float, workers: list[subprocess.Popen]
+) -> tuple[int, float]:
     workspace = workspace_create(slug=f"bench-{new_id('b')[-10:]}", name="Webhook benchmark")
     webhook_endpoint_create(workspace_id=workspace.id, data={"url": receiver.url(path), "events": ["*"]})
     before = receiver.count()
@@ -85,12 +147,19 @@ def perly_run(receiver: Receiver, path: str, count: int, timeout: float) -> tupl
             data = {**CUSTOMER, "id": f"cus_bench{index:06d}"}
             webhook_event_publish(workspace_id=workspace.id, event_type="customer.created", data_object=data)
         committed = time.perf_counter()
+        cpu_before = cpu_snapshot(workers)
+        sessions_before = sessions_opened()
     # The on_commit hook has queued one task per message by now; the workers are already draining.
     wait_for(lambda: receiver.count() - before >= count, timeout=timeout, interval=0.02, message="deliveries")
     elapsed = time.perf_counter() - committed
+    cpu = cpu_used(cpu_before, cpu_snapshot(workers))
+    sessions = sessions_opened() - sessions_before
+    load = os.getloadavg()[0]
     delivered = WebhookMessage.objects.filter(workspace_id=workspace.id, status=MessageStatus.DELIVERED)
     wait_for(lambda: delivered.count() == count, timeout=30, message="every row marked delivered")
     print(f"  publish transaction ({count} messages, not timed): {committed - started:.2f} s")
+    print(f"  load average (1 min) at the end: {load:.2f}; PostgreSQL sessions opened meanwhile: {sessions}")
+    print("  CPU per delivery: " + ", ".join(f"{group} {s / count * 1e6:.0f} us" for group, s in cpu.items()))
     return receiver.count() - before, elapsed
 
 
@@ -118,6 +187,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process (second setup)")
     parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--setups", choices=("all", "prefork", "threads", "solo"), default="all")
+    parser.add_argument("--prefetch-multiplier", type=int, default=None, help="worker option, to compare")
     args = parser.parse_args()
     if not settings.REDIS_URL:
         sys.exit("Set REDIS_URL (a Redis db of your own) and DATABASE_URL (PostgreSQL).")
@@ -138,12 +209,24 @@ def main() -> None:
                 ["--pool", "threads", "--concurrency", str(args.threads)]
             ]
             * 2,
+            "2 worker processes (solo pool)": [["--pool", "solo"]] * 2,
         }
+        chosen = {
+            "all": setups,
+            "prefork": list(setups)[:1],
+            "threads": list(setups)[1:2],
+            "solo": list(setups)[2:],
+        }
+        setups = {label: setups[label] for label in chosen[args.setups]}
         for label, workers in setups.items():
+            if args.prefetch_multiplier:
+                workers = [
+                    [*options, "--prefetch-multiplier", str(args.prefetch_multiplier)] for options in workers
+                ]
             processes = [start_worker(options, index) for index, options in enumerate(workers)]
             try:
                 wait_for(workers_answering(len(workers)), timeout=60, message="workers to answer ping")
-                delivered, seconds = perly_run(receiver, "/perly", args.messages, args.timeout)
+                delivered, seconds = perly_run(receiver, "/perly", args.messages, args.timeout, processes)
             finally:
                 for process in processes:
                     stop_worker(process)
