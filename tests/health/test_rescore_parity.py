@@ -121,13 +121,15 @@ def _state(workspace_id, outbox):
     return repr(health), repr(mirror), repr(snapshots), webhooks, health
 
 
-def _run(settings, workspace, outbox, now, sql: bool):
+def _run(settings, workspace, outbox, now, sql: bool, reweight=None):
     settings.HEALTH_SQL_RESCORE = sql
     with transaction.atomic():
         health_rollup(now=now)
         # Two days later under a stricter, re-weighted model: statuses move, webhooks go out.
         current = health_model_current(workspace_id=workspace.id)
         weights = {**current.weights, "usage.breadth_30d": 7.25, "engagement.recency_days": 13.1}
+        if reweight is not None:
+            weights = reweight(weights)
         model = HealthModel.objects.create(
             workspace_id=workspace.id,
             version=current.version + 1,
@@ -165,6 +167,35 @@ def test_sql_and_portable_rescoring_give_identical_results(settings, workspace, 
         if signal["key"] == "usage.volume_trend_14d"
     )
     assert trend["value"] == 78.13  # 78.125 rounds half up, in both paths
+
+
+def _without_event_weights(weights: dict) -> dict:
+    # Event signals weighing nothing (0, or not in the model at all): a customer with events
+    # only has no weight present, so no score; one with external signals too is scored on those.
+    out = {key: value for key, value in weights.items() if key != "usage.active_days_30d"}
+    return out | dict.fromkeys(
+        (
+            "usage.volume_trend_14d",
+            "usage.breadth_30d",
+            "engagement.distinct_users_30d",
+            "engagement.recency_days",
+        ),
+        0.0,
+    )
+
+
+@pytest.mark.django_db
+def test_sql_and_portable_rescoring_agree_when_event_signals_weigh_nothing(
+    settings, workspace, make_customer, health_outbox
+):
+    now = timezone.now().replace(microsecond=123456)
+    _dataset(make_customer, now)
+    portable = _run(settings, workspace, health_outbox, now, sql=False, reweight=_without_event_weights)
+    set_based = _run(settings, workspace, health_outbox, now, sql=True, reweight=_without_event_weights)
+    assert set_based[:4] == portable[:4]
+    rows = portable[4]
+    assert sum(row[1] is not None for row in rows) == 3  # the three customers with external signals
+    assert any(row[10][1] is not None and row[10][2] == 0.0 for row in rows)  # events present, weight 0
 
 
 @pytest.mark.django_db
