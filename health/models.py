@@ -94,7 +94,9 @@ class CustomerHealth(models.Model):
     customer = models.OneToOneField(
         Customer, on_delete=models.DO_NOTHING, primary_key=True, related_name="+", db_constraint=False
     )
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # No single-column FK indexes here or on HealthSnapshot: (workspace, score, customer) and the
+    # primary key serve those lookups, and every rollup writes each index of every row.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     score = models.FloatField(null=True)
     status = models.CharField(max_length=10, choices=HealthStatus.choices, default=HealthStatus.UNKNOWN)
     confidence = models.FloatField(default=0.0)
@@ -135,8 +137,10 @@ class CustomerHealth(models.Model):
 class HealthSnapshot(models.Model):
     """One customer's score for one UTC day (the state at the end of that day)."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
     date = models.DateField()
     score = models.FloatField(null=True)
     status = models.CharField(max_length=10, choices=HealthStatus.choices)

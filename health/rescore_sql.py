@@ -3,7 +3,10 @@
 One grouped pass over the workspace's 30-day event window at (customer, type, user) grain
 (active days are a 31-bit day mask, so no COUNT(DISTINCT) sort over the events) fills a small
 temporary table; one statement then computes the scoring curves of health.signals and the
-weighted composite of health.scoring into a second one.
+weighted composite of health.scoring into a second one: on one row of columns per customer for
+those with event signals only (nearly all), on one row per signal (window + grouping, with the
+JSON breakdown) for those with external signals. The event signals are stored as
+CustomerHealth columns (health.representation rebuilds the signal objects on read).
 From it, a few statements write the current scores (INSERT ... ON CONFLICT), the customers'
 mirror (UPDATE ... FROM) and the day's snapshots (INSERT ... ON CONFLICT). Only the customers
 whose score or status moved come back to Python, to publish their webhooks.
