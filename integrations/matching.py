@@ -15,7 +15,6 @@ from django.db.models.functions import Lower
 
 from customers import services as customer_services
 from customers.models import Customer
-from integrations.probes import probe
 from integrations.providers.base import Record
 
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -51,35 +50,7 @@ class _Planned:
     pk: str | None = None  # known once created
 
 
-@dataclass
-class _Found:
-    """An existing customer, as much of it as matching reads."""
-
-    pk: str
-    name: str
-    email: str | None
-    domain: str | None
-
-
-def _live_customers(workspace_id: str, key: str, values: list[str]) -> list[tuple]:
-    """(id, name, email, domain) of the workspace's live customers whose `key` is one of
-    `values`, oldest first: one probe of the (workspace, key) index per value (see probes)."""
-    return probe(
-        table=Customer._meta.db_table,
-        columns=("id", "name", "email", "domain"),
-        scope=("workspace_id", workspace_id),
-        key=key,
-        values=values,
-        where="deleted_at IS NULL",
-        order_by="id",
-    )
-
-
-def _found(rows: list[tuple]) -> list[_Found]:
-    return [_Found(*row) for row in rows]
-
-
-def _fill_blanks(customer: Customer | _Found | _Planned, record: Record) -> dict:
+def _fill_blanks(customer: Customer | _Planned, record: Record) -> dict:
     """Fields Perly does not know yet; never overwrite what the user set."""
     changes = {}
     match = record.match
@@ -109,7 +80,11 @@ def match_accounts(
     customers the page creates are made in one `customers_create_bulk` call at the end.
     """
     outcome = MatchOutcome()
-    live = {row[0] for row in _live_customers(workspace_id, "id", [cid for cid in linked.values() if cid])}
+    live = set(
+        Customer.objects.filter(
+            workspace_id=workspace_id, pk__in=[cid for cid in linked.values() if cid]
+        ).values_list("pk", flat=True)
+    )
     pending = []
     for record in records:
         customer_id = linked.get(record.provider_id)
@@ -124,22 +99,24 @@ def match_accounts(
     domains = {r.match.domain for r in pending if r.match.domain}
     names = {r.match.name.strip().lower() for r in pending if r.match.name and "name" in r.match.rules}
     scope = Customer.objects.filter(workspace_id=workspace_id)
-    by_email: dict[str, Customer | _Found | _Planned] = {}
-    by_domain: dict[str, Customer | _Found | _Planned] = {}
-    by_name: dict[str, Customer | _Found | _Planned] = {}
+    by_email: dict[str, Customer | _Planned] = {}
+    by_domain: dict[str, Customer | _Planned] = {}
+    by_name: dict[str, Customer | _Planned] = {}
     # Oldest first, so when several customers qualify the first-created one wins, stably.
-    # Customer emails are stored lowercased (the API normalizes them), so an exact match on the
-    # lowercased provider email is case-insensitive and uses the (workspace, email) index; a
-    # lower() scan would cost a pass over the workspace per page.
-    for c in _found(_live_customers(workspace_id, "email", sorted(emails))):
-        by_email.setdefault(c.email.lower(), c)
-    for c in _found(_live_customers(workspace_id, "domain", sorted(domains))):
-        by_domain.setdefault(c.domain, c)
+    if emails:
+        # Customer emails are stored lowercased (the API normalizes them), so an exact match on
+        # the lowercased provider email is case-insensitive and uses the (workspace, email) index;
+        # a lower() scan would cost a pass over the workspace per page.
+        for c in scope.filter(email__in=emails).order_by("id"):
+            by_email.setdefault(c.email.lower(), c)
+    if domains:
+        for c in scope.filter(domain__in=domains).order_by("id"):
+            by_domain.setdefault(c.domain, c)
     if names:
         for c in scope.annotate(name_l=Lower("name")).filter(name_l__in=names).order_by("id"):
             by_name.setdefault(c.name.lower(), c)
 
-    assigned: dict[str, Customer | _Found | _Planned] = {}
+    assigned: dict[str, Customer | _Planned] = {}
     planned: list[_Planned] = []
     for record in pending:
         match = record.match
