@@ -4,6 +4,7 @@ the transaction that made the change it describes; the API and the admin call th
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -136,23 +137,27 @@ def enqueue_messages(message_ids: list[str], countdown: float | None = None) -> 
     due and un-queued, and the sweeper queues them once the broker answers again."""
     from webhooks.tasks import deliver_message
 
-    for index, message_id in enumerate(message_ids):
-        try:
-            # retry=False: fail fast when the broker is down; the sweeper is the retry.
-            deliver_message.apply_async((message_id,), countdown=countdown, retry=False)
-        except Exception as exc:  # kombu/redis raise a variety of connection errors
-            remaining = message_ids[index:]
-            logger.warning(
-                "could not queue %d webhook deliveries (%s: %s); the sweeper will retry",
-                len(remaining),
-                exc.__class__.__name__,
-                exc,
-            )
-            WebhookMessage.objects.filter(pk__in=remaining, status=MessageStatus.PENDING).update(
-                enqueued_at=None
-            )
-            return index
-    return len(message_ids)
+    queued = 0
+    try:
+        # One producer (and broker connection) for the batch, not one acquired per message.
+        eager = deliver_message.app.conf.task_always_eager
+        with nullcontext() if eager else deliver_message.app.producer_or_acquire() as producer:
+            for message_id in message_ids:
+                # retry=False: fail fast when the broker is down; the sweeper is the retry.
+                deliver_message.apply_async(
+                    (message_id,), countdown=countdown, retry=False, producer=producer
+                )
+                queued += 1
+    except Exception as exc:  # kombu/redis raise a variety of connection errors
+        remaining = message_ids[queued:]
+        logger.warning(
+            "could not queue %d webhook deliveries (%s: %s); the sweeper will retry",
+            len(remaining),
+            exc.__class__.__name__,
+            exc,
+        )
+        WebhookMessage.objects.filter(pk__in=remaining, status=MessageStatus.PENDING).update(enqueued_at=None)
+    return queued
 
 
 # --- Endpoints -----------------------------------------------------------------------------------
