@@ -1,6 +1,6 @@
-"""Matching reads customers and links with one index probe per key (integrations.probes): the
-same answers as the `IN (...)` filters they replaced, deleted customers and other workspaces
-left out, the oldest of several candidates first."""
+"""Matching's rules (deleted customers and other workspaces left out, the oldest of several
+candidates first, a link to a deleted customer matched again), and integrations.probes (the
+per-key reads of links and of the signals phase): each row once, nothing for no keys."""
 
 from __future__ import annotations
 
