@@ -8,7 +8,7 @@ OFFSET 0 is planned per key, as equalities on an index that leads with the scope
 columns, whatever the statistics say.
 
 Use it where the (scope, key) index is the only one matching both columns better than the rest:
-on customers, without statistics, a probe of (workspace, email/domain) was planned on
+on customers, without statistics, a probe of (workspace, domain) was planned on
 (workspace, health_status) with the key as a filter, so matching keeps its IN filters.
 
 Only identifiers written in this app's code are formatted into the SQL; values are parameters.
