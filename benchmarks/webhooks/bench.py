@@ -195,14 +195,16 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     get_redis().flushdb()
 
-    with Receiver() as receiver:
+    def measure_floors(receiver: Receiver) -> dict[str, float]:
         floors = {}
         for name, keep_alive in (("requests.post loop", False), ("requests.Session loop", True)):
             deadline = time.perf_counter() + args.timeout
             sent, seconds = plain_loop(receiver.url("/floor"), args.messages, deadline, keep_alive)
             floors[name] = sent / seconds
             print(f"floor, {name}: {sent} POSTs in {seconds:.2f} s = {floors[name]:.0f}/s")
+        return floors
 
+    with Receiver() as receiver:
         setups = {
             "2 worker processes (prefork, concurrency 2)": [["--pool", "prefork", "--concurrency", "2"]],
             f"2 worker processes x {args.threads} threads": [
@@ -223,6 +225,8 @@ def main() -> None:
                 workers = [
                     [*options, "--prefetch-multiplier", str(args.prefetch_multiplier)] for options in workers
                 ]
+            # The floor just before each setup: on a shared machine the load drifts within a run.
+            floors = measure_floors(receiver)
             processes = [start_worker(options, index) for index, options in enumerate(workers)]
             try:
                 wait_for(workers_answering(len(workers)), timeout=60, message="workers to answer ping")
