@@ -178,6 +178,9 @@ def _rollback_open_transaction() -> None:
 
 
 def _attempt_locked(message_id: str, now: datetime, *, own_transaction: bool) -> str:
+    """With `own_transaction`, Django does not know a transaction is open between the claim and
+    the record: only plain statements may run in between (`QuerySet.update` is one); anything
+    that opens `transaction.atomic()` would commit it early."""
     row = _run(
         _claim_sql(),
         [message_id, MessageStatus.PENDING, now + timedelta(seconds=1), now],

@@ -7,6 +7,7 @@ import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
@@ -15,8 +16,9 @@ from perly.celery import app as celery_app
 from tests.support.worker import Worker, wait_for
 from tests.webhooks.conftest import verify
 from tests.webhooks.receiver import Reply
+from webhooks import client as webhook_client
 from webhooks.delivery import REQUEUE_AFTER, webhook_message_deliver, webhook_messages_sweep
-from webhooks.models import WebhookMessage
+from webhooks.models import WebhookEndpoint, WebhookMessage
 
 
 @contextmanager
@@ -166,4 +168,78 @@ def test_two_workers_racing_for_one_message_send_it_once(
     for thread in threads:
         thread.join()
     assert sorted(o.split(" ")[0] for o in outcomes) == ["delivered", "skipped:"]
+    assert len(receiver.received()) == 1
+
+
+def _connection_idle() -> bool:
+    return connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_attempt_outside_any_transaction_commits_attempt_message_and_endpoint_together(
+    client, receiver, make_endpoint, broker_mode
+):
+    """As in a worker (no atomic block): the claim opens the transaction, the record commits it,
+    and the follow-ups (queueing the 5 s retry) run after the commit."""
+    endpoint = make_endpoint(receiver.url())
+    receiver.script("/hook", Reply(500, b"oops"))
+    with unreachable_broker():
+        client.post("/v1/customers", {"name": "Initech"})
+    message_id = WebhookMessage.objects.get().pk
+    assert not connection.in_atomic_block
+    with unreachable_broker():  # the retry's countdown task cannot be queued: the sweeper will
+        assert webhook_message_deliver(message_id=message_id) == "retrying (attempt 1, HTTP 500)"
+    assert _connection_idle()
+    message = WebhookMessage.objects.get(pk=message_id)
+    assert (message.status, message.attempt_count, message.retry_step, message.locked_until) == (
+        "pending",
+        1,
+        1,
+        None,
+    )
+    assert message.enqueued_at is None  # marked for the sweeper after the failed enqueue
+    (attempt,) = message.attempts.all()
+    assert (attempt.outcome, attempt.status_code, attempt.response_body, attempt.error) == (
+        "retrying",
+        500,
+        "oops",
+        "HTTP 500",
+    )
+    assert WebhookEndpoint.objects.get(pk=endpoint["id"]).failing_since is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_during_an_attempt_outside_any_transaction_rolls_the_claim_back(
+    client, receiver, make_endpoint, broker_mode, monkeypatch
+):
+    make_endpoint(receiver.url())
+    with unreachable_broker():
+        client.post("/v1/customers", {"name": "Initech"})
+    message_id = WebhookMessage.objects.get().pk
+
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("interrupted mid-attempt")  # e.g. a soft time limit
+
+    monkeypatch.setattr(webhook_client, "post", interrupted)
+    with pytest.raises(RuntimeError):
+        webhook_message_deliver(message_id=message_id)
+    assert _connection_idle()
+    locked_elsewhere: list[bool] = []
+
+    def lock_from_another_session():
+        try:
+            with transaction.atomic():
+                rows = WebhookMessage.objects.select_for_update(nowait=True).filter(pk=message_id)
+                locked_elsewhere.append(len(rows) == 1)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=lock_from_another_session)
+    thread.start()
+    thread.join()
+    assert locked_elsewhere == [True]  # the claim's row lock went with the rollback
+    message = WebhookMessage.objects.get(pk=message_id)
+    assert (message.status, message.attempt_count, message.attempts.count()) == ("pending", 0, 0)
+    monkeypatch.undo()
+    assert webhook_message_deliver(message_id=message_id).startswith("delivered")
     assert len(receiver.received()) == 1
