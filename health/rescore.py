@@ -26,7 +26,7 @@ from health.models import EVENT_SIGNAL_COLUMNS, CustomerHealth, ExternalSignal, 
 from health.representation import current_health_representations, split_signals
 from health.scoring import compute_score, signal_object
 from health.signals import EVENTS_SOURCE, event_signals
-from webhooks.services import webhook_event_publish
+from webhooks.services import webhook_events_publish_many
 
 logger = logging.getLogger("perly.health")
 
@@ -285,14 +285,27 @@ def _notifications(model: HealthModel, rows: list[CurrentRow], previous: dict) -
     return out
 
 
+# A customer's webhooks, in the order _notifications lists them.
+_EVENT_ORDER = ("health.status_changed", "health.score_changed", "health.at_risk")
+
+
 def _publish(workspace_id: str, rows: list[CurrentRow], notifications: dict) -> None:
+    """One set-based publish per event type (one endpoint query and one insert each, not one
+    per customer: a nightly rollup notifies tens of thousands). Types go out in _EVENT_ORDER,
+    so each customer's messages keep their order."""
     notified = [row for row in rows if notifications.get(row.customer_id)]
     data = current_health_representations(notified)
+    batches: dict[str, tuple[list[dict], list[dict | None]]] = {}
     for row in notified:
         for event_type, previous_attributes in notifications[row.customer_id]:
-            webhook_event_publish(
-                workspace_id=workspace_id,
-                event_type=event_type,
-                data_object=data[row.customer_id],
-                previous_attributes=previous_attributes,
-            )
+            objects, previous = batches.setdefault(event_type, ([], []))
+            objects.append(data[row.customer_id])
+            previous.append(previous_attributes)
+    for event_type in sorted(batches, key=lambda name: (_EVENT_ORDER + (name,)).index(name)):
+        objects, previous = batches[event_type]
+        webhook_events_publish_many(
+            workspace_id=workspace_id,
+            event_type=event_type,
+            data_objects=objects,
+            previous_attributes=previous,
+        )

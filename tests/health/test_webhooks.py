@@ -8,8 +8,9 @@ from datetime import timedelta
 import orjson
 from django.utils import timezone
 
-from health.models import HealthSnapshot
-from health.services import external_signals_upsert
+from health.models import ExternalSignal, HealthSnapshot
+from health.rescore import rescore
+from health.services import external_signals_upsert, health_model_current
 from webhooks.models import WebhookMessage
 
 
@@ -122,3 +123,26 @@ def test_webhook_health_object_is_the_api_object_with_its_7_and_30_day_changes(
     data = health_outbox.new()[-1]["data"]["object"]
     assert (data["change_7d"], data["change_30d"]) == (20.0, -10.0)
     assert data == client.get(f"/v1/customers/{customer.id}/health").json()
+
+
+def test_one_rescore_of_many_customers_keeps_each_customers_event_order(
+    workspace, make_customer, health_outbox, django_capture_on_commit_callbacks
+):
+    # One rescore publishes per event type, set-based: each customer's events still go out in
+    # the order status_changed, score_changed, at_risk, whatever the other customers got.
+    first, second = make_customer("First"), make_customer("Second")
+    _set_score(first, 50.0, django_capture_on_commit_callbacks)
+    _set_score(second, 50.0, django_capture_on_commit_callbacks)
+    assert health_outbox.new() == []
+    ExternalSignal.objects.filter(customer_id=first.id).update(score=58.0)  # score_changed only
+    ExternalSignal.objects.filter(customer_id=second.id).update(score=20.0)  # all three
+    with django_capture_on_commit_callbacks(execute=True):
+        rescore(workspace_id=workspace.id, model=health_model_current(workspace_id=workspace.id))
+    events = health_outbox.new()
+    per_customer: dict[str, list[str]] = {}
+    for event in events:
+        per_customer.setdefault(event["data"]["object"]["customer"], []).append(event["type"])
+    assert per_customer == {
+        first.id: ["health.score_changed"],
+        second.id: ["health.status_changed", "health.score_changed", "health.at_risk"],
+    }
