@@ -107,7 +107,7 @@ def webhook_message_deliver(*, message_id: str, skip_locked: bool | None = None)
         with transaction.atomic():
             return _attempt_locked(message_id, now, own_transaction=False)
     # A worker: BEGIN travels with the claim and COMMIT with the record, two round trips in all
-    # (Django's atomic() would send BEGIN and COMMIT on their own: five).
+    # (with Django's atomic(), BEGIN and COMMIT would be round trips of their own).
     try:
         return _attempt_locked(message_id, now, own_transaction=True)
     except BaseException:
