@@ -12,7 +12,7 @@ from kombu.transport import redis as kombu_redis
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perly.settings")
 
 
-def _reuse_sync_redis_client(create=kombu_redis.Channel._create_client):
+def _reuse_sync_redis_client(create):
     """kombu's Redis channel builds a new redis-py client object for every publish, ack and
     unacked-bookkeeping call (`conn_or_acquire`), and redis-py's constructor fills a table of
     ~170 response callbacks each time: ~0.1-0.2 ms of CPU per broker operation, three of them per
@@ -33,7 +33,10 @@ def _reuse_sync_redis_client(create=kombu_redis.Channel._create_client):
     kombu_redis.Channel._create_client = _create_client
 
 
-_reuse_sync_redis_client()
+# A private kombu method (kombu is pinned in requirements.txt): if an upgrade renames it, the
+# workers keep kombu's own behaviour rather than failing to start.
+if callable(getattr(kombu_redis.Channel, "_create_client", None)):
+    _reuse_sync_redis_client(kombu_redis.Channel._create_client)
 
 app = Celery("perly")
 app.config_from_object("django.conf:settings", namespace="CELERY")
