@@ -377,7 +377,7 @@ def rescore_set_based(
         # table of a 100,000-customer workspace stays in memory.
         cursor.execute("SET LOCAL extra_float_digits = 1")
         cursor.execute("SET LOCAL work_mem = '256MB'")
-        # JIT compiling this statement costs ~1.2 s and saves less than that.
+        # JIT compiling the scoring statement costs ~1.2 s and saves less than that.
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(f'DROP TABLE IF EXISTS "{SCORED}", "{AGGREGATES}"')
         if ids is None:
@@ -385,10 +385,13 @@ def rescore_set_based(
             # cannot know how many distinct properties->>'user_id' there are; ~240,000 in the
             # benchmark) and so prices the Gather of the workers' partial aggregates out of a
             # parallel plan; the floor's GROUP BY runs in parallel. Same result, ~2x less leader CPU.
+            # JIT pays off on this scan of millions of events (~0.4 s less, A/B), not below.
             cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
+            cursor.execute("SET LOCAL jit = on")
         cursor.execute(_AGG_SQL.format(ids_filter_e=ids_filter_e), params)
         if ids is None:
             cursor.execute("RESET parallel_tuple_cost")
+            cursor.execute("SET LOCAL jit = off")
         timer.lap("event aggregate")
         cursor.execute(sql, params)
         count = cursor.rowcount
