@@ -107,6 +107,16 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
                 raise _error(name, f"{name} must not contain NUL characters (\\u0000).")
 
 
+def _too_long(field, value) -> bool:
+    max_length = getattr(field, "max_length", None)
+    return (
+        isinstance(field, serializers.CharField)
+        and max_length is not None
+        and isinstance(value, str)
+        and len(value) > max_length
+    )
+
+
 class StrictSerializerMixin:
     """Rejects unknown fields and values for read-only fields instead of ignoring them."""
 
@@ -131,6 +141,15 @@ class StrictSerializerMixin:
             elif field.read_only:
                 errors[name] = [
                     ErrorDetail(f"{name} is read-only and cannot be set.", code="parameter_read_only")
+                ]
+            elif _too_long(field, data[name]):
+                # DRF trims whitespace before checking max_length; the documented maxLength (and
+                # any client validating against it) counts what was sent.
+                errors[name] = [
+                    ErrorDetail(
+                        f"Ensure this field has no more than {field.max_length} characters.",
+                        code="max_length",
+                    )
                 ]
         if errors:
             raise ValidationError(errors)

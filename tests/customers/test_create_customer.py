@@ -60,6 +60,13 @@ def test_only_name_is_required(client):
         ("name", "", "parameter_invalid", "name: This field may not be blank."),
         ("name", None, "parameter_invalid", "name: This field may not be null."),
         ("name", "x" * 201, "parameter_invalid", "name: Ensure this field has no more than 200 characters."),
+        # The documented maxLength counts what was sent, trailing whitespace included.
+        (
+            "name",
+            "x" * 200 + " ",
+            "parameter_invalid",
+            "name: Ensure this field has no more than 200 characters.",
+        ),
         ("email", "not-an-email", "parameter_invalid", "email: Enter a valid email address."),
         ("owner", "maya", "parameter_invalid", "owner: Enter a valid email address."),
         ("domain", "not a domain", "parameter_invalid", "domain must be a hostname such as 'example.com'."),
