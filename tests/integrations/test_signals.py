@@ -12,7 +12,8 @@ from integrations.signals import (
     stripe_signals,
 )
 
-NOW = time.time()
+# Whole seconds: (NOW - 3 * DAY) * 1000 / 1000 must give back exactly NOW - 3 days.
+NOW = int(time.time())
 DAY = 86400
 
 
