@@ -154,15 +154,7 @@ class ApiGatewayMiddleware:
     def _cached_read(self, request, bucket: str):
         """A retrieve the response cache may answer: the rate limit and the cache lookup are one
         Redis round trip; a miss runs the view and keeps its response for the next read."""
-        principal = request.principal
-        workspace_id = principal.workspace_id
-        request.rate_state, pending, entry = ratelimit.consume_and_read_cache(
-            principal.key_id,
-            bucket,
-            principal.limit_for(bucket),
-            response_cache.generation_key(workspace_id),
-            response_cache.entry_prefix(workspace_id, request.path),
-        )
+        request.rate_state, pending, entry = response_cache.consume_and_read(request, bucket)
         if not request.rate_state.allowed:
             return rate_limited_response(request.rate_state)
         if entry is not None:

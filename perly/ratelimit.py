@@ -19,12 +19,14 @@ from django.conf import settings
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 
-from perly.redis_client import get_redis
+from perly.redis_client import get_redis, run_script
 
 logger = logging.getLogger("perly.ratelimit")
 WINDOW_SECONDS = 60
 
-_CHECK_AND_INCR = """
+# Check and take `cost` (ARGV[1]) from KEYS[1] against the limit ARGV[2]; ARGV[3] is the key's
+# expiry. Refused: {0, current}. The allowed branch is the caller's tail (`consume_then`).
+_CHECK = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local cost = tonumber(ARGV[1])
 if current + cost > tonumber(ARGV[2]) then return {0, current} end
@@ -32,29 +34,8 @@ if cost > 0 then
   current = redis.call('INCRBY', KEYS[1], cost)
   if current == cost then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) end
 end
-return {1, current}
 """
-
-# The same check, then (when allowed) the response cache's generation and entry: a cached
-# retrieve costs this one round trip in all (perly.response_cache). A missing generation starts
-# at the current time in microseconds, above any number an earlier generation key could have had.
-_CHECK_AND_INCR_THEN_READ = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local cost = tonumber(ARGV[1])
-if current + cost > tonumber(ARGV[2]) then return {0, current} end
-if cost > 0 then
-  current = redis.call('INCRBY', KEYS[1], cost)
-  if current == cost then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) end
-end
-local generation = redis.call('GET', KEYS[2])
-if not generation then
-  local now = redis.call('TIME')
-  redis.call('SET', KEYS[2], now[1] .. string.format('%06d', now[2]), 'NX')
-  generation = redis.call('GET', KEYS[2])
-end
-local entry = redis.call('GET', ARGV[4] .. generation)
-return {1, current, generation, entry}
-"""
+_CHECK_AND_INCR = _CHECK + "return {1, current}\n"
 
 # Counted fail-open decisions, exposed by /readyz (a metric an operator can alert on).
 metrics = {"ratelimit_fail_open_total": 0}
@@ -101,64 +82,51 @@ class _LocalCounters:
 
 
 _local = _LocalCounters()
-_script = None
-_read_script = None
 
 
-def _redis_check_and_incr(client, key: str, cost: int, limit: int) -> tuple[bool, int]:
-    global _script
-    if _script is None:
-        _script = client.register_script(_CHECK_AND_INCR)
-    allowed, current = _script(keys=[key], args=[cost, limit, WINDOW_SECONDS + 10], client=client)
-    return bool(allowed), int(current)
+def _window(identity: str, bucket: str) -> tuple[str, int, int]:
+    """The counter key, start and end of the current window."""
+    window = int(time.time() // WINDOW_SECONDS) * WINDOW_SECONDS
+    return f"perly:rl:{bucket}:{identity}:{window}", window, window + WINDOW_SECONDS
+
+
+def _fail_open(bucket: str, limit: int, reset: int, exc: Exception) -> RateState:
+    """Redis down or timing out: serving traffic matters more than counting it."""
+    metrics["ratelimit_fail_open_total"] += 1
+    logger.warning("rate limiter unavailable, allowing request: %s", exc.__class__.__name__)
+    return RateState(bucket, limit, limit, reset, True)
 
 
 def consume(identity: str, bucket: str, limit: int, cost: int = 1) -> RateState:
     """Take `cost` units from identity's bucket in the current window (cost 0 only reads)."""
-    now = time.time()
-    window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-    reset = window + WINDOW_SECONDS
-    key = f"perly:rl:{bucket}:{identity}:{window}"
+    key, window, reset = _window(identity, bucket)
     client = get_redis()
     try:
         if client is None:
             allowed, current = _local.check_and_incr(key, cost, limit, window)
         else:
-            allowed, current = _redis_check_and_incr(client, key, cost, limit)
-    except Exception as exc:  # redis down or timing out: fail open
-        metrics["ratelimit_fail_open_total"] += 1
-        logger.warning("rate limiter unavailable, allowing request: %s", exc.__class__.__name__)
-        return RateState(bucket, limit, limit, reset, True)
-    return RateState(bucket, limit, max(0, limit - current), reset, allowed)
-
-
-def consume_and_read_cache(
-    identity: str, bucket: str, limit: int, generation_key: str, entry_prefix: str
-) -> tuple[RateState, str | None, bytes | None]:
-    """`consume` for a response-cache candidate, in the same single round trip: also returns the
-    key to store the response under (entry_prefix + the current generation) and the cached entry,
-    if any. Redis is required (callers check); when it fails the limiter fails open, uncached."""
-    global _read_script
-    now = time.time()
-    window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-    reset = window + WINDOW_SECONDS
-    key = f"perly:rl:{bucket}:{identity}:{window}"
-    client = get_redis()
-    try:
-        if _read_script is None:
-            _read_script = client.register_script(_CHECK_AND_INCR_THEN_READ)
-        result = _read_script(
-            keys=[key, generation_key], args=[1, limit, WINDOW_SECONDS + 10, entry_prefix], client=client
-        )
+            allowed, current = run_script(client, _CHECK_AND_INCR, [key], [cost, limit, WINDOW_SECONDS + 10])
     except Exception as exc:
-        metrics["ratelimit_fail_open_total"] += 1
-        logger.warning("rate limiter unavailable, allowing request: %s", exc.__class__.__name__)
-        return RateState(bucket, limit, limit, reset, True), None, None
+        return _fail_open(bucket, limit, reset, exc)
+    return RateState(bucket, limit, max(0, limit - current), reset, bool(allowed))
+
+
+def consume_then(
+    identity: str, bucket: str, limit: int, tail: str, keys: list[str], args: list
+) -> tuple[RateState, list | None]:
+    """`consume` of one unit, and when it is allowed, the Lua `tail` in the same script: one round
+    trip for the limiter and whatever the caller reads next (perly.response_cache). The tail sees
+    `current`, its own keys from KEYS[2] and its own arguments from ARGV[4], and must return
+    {1, current, ...}; the `...` is returned. Refused, or Redis failing (the limiter fails open):
+    None. Needs Redis."""
+    key, _, reset = _window(identity, bucket)
+    try:
+        result = run_script(get_redis(), _CHECK + tail, [key, *keys], [1, limit, WINDOW_SECONDS + 10, *args])
+    except Exception as exc:
+        return _fail_open(bucket, limit, reset, exc), None
     allowed, current = bool(result[0]), int(result[1])
     state = RateState(bucket, limit, max(0, limit - current), reset, allowed)
-    if not allowed:
-        return state, None, None
-    return state, entry_prefix + result[2].decode(), result[3] if len(result) > 3 else None
+    return state, (list(result[2:]) if allowed else None)
 
 
 def consume_anonymous(request) -> RateState:

@@ -19,3 +19,15 @@ def get_redis() -> redis.Redis | None:
 
 def reset_redis() -> None:
     get_redis.cache_clear()
+
+
+_scripts: dict[str, object] = {}
+
+
+def run_script(client: redis.Redis, source: str, keys: list[str], args: list):
+    """EVALSHA of a Lua `source`, registered once per process (redis-py reloads it if Redis
+    restarted and lost it)."""
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = client.register_script(source)
+    return script(keys=keys, args=args, client=client)

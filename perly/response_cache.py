@@ -21,10 +21,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import orjson
 from django.conf import settings
+from django.http import HttpResponse
 
+from perly import ratelimit
 from perly.ids import is_valid_id
-from perly.redis_client import get_redis
+from perly.redis_client import get_redis, run_script
 
 logger = logging.getLogger("perly.response_cache")
 
@@ -72,22 +75,17 @@ def generation_key(workspace_id: str) -> str:
 
 
 def entry_prefix(workspace_id: str, path: str) -> str:
-    """The entry's key without its generation (appended by the rate limiter's script)."""
+    """The entry's key without its generation."""
     return f"perly:rc:{workspace_id}:{path}:"
 
 
 def encode(response) -> bytes:
     """Headers set inside the gateway (content type, Allow, Vary, X-Frame-Options) and the body;
     per-request headers (Request-Id, rate limits) are added to each response as it is served."""
-    import orjson
-
     return orjson.dumps(list(response.items())) + b"\n" + bytes(response.content)
 
 
-def decode(entry: bytes):
-    import orjson
-    from django.http import HttpResponse
-
+def decode(entry: bytes) -> HttpResponse:
     headers, _, body = entry.partition(b"\n")
     response = HttpResponse(body)
     for name, value in orjson.loads(headers):
@@ -107,25 +105,67 @@ def store(key: str, response) -> None:
         logger.warning("response cache: could not store: %s", exc.__class__.__name__)
 
 
-_BUMP = """
+# A generation that no earlier key can have held: the current time in microseconds (bumps add
+# one at a time, so they stay far below the next fresh value).
+_FRESH_GENERATION = """
+local function fresh_generation()
+  local now = redis.call('TIME')
+  return now[1] .. string.format('%06d', now[2])
+end
+"""
+
+# The rate limiter's script continues with this when the request is allowed (ratelimit's
+# `consume_then`): KEYS[2] is the workspace's generation, ARGV[4] the entry's key prefix.
+_READ = (
+    _FRESH_GENERATION
+    + """
+local generation = redis.call('GET', KEYS[2])
+if not generation then
+  redis.call('SET', KEYS[2], fresh_generation(), 'NX')
+  generation = redis.call('GET', KEYS[2])
+end
+return {1, current, generation, redis.call('GET', ARGV[4] .. generation)}
+"""
+)
+
+_BUMP = (
+    _FRESH_GENERATION
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
-local now = redis.call('TIME')
-redis.call('SET', KEYS[1], now[1] .. string.format('%06d', now[2]))
+redis.call('SET', KEYS[1], fresh_generation())
 return 0
 """
-_bump_script = None
+)
+
+
+def consume_and_read(request, bucket: str) -> tuple[ratelimit.RateState, str | None, bytes | None]:
+    """The request's rate limit and, when it is allowed, its cached response, in one round trip.
+    Returns the limiter's state, the key to store a fresh response under (the generation read
+    now, before the view queries) and the cached entry, if any."""
+    principal = request.principal
+    workspace_id = principal.workspace_id
+    prefix = entry_prefix(workspace_id, request.path)
+    state, found = ratelimit.consume_then(
+        principal.key_id,
+        bucket,
+        principal.limit_for(bucket),
+        _READ,
+        [generation_key(workspace_id)],
+        [prefix],
+    )
+    if found is None:
+        return state, None, None
+    generation, *entry = found
+    return state, prefix + generation.decode(), entry[0] if entry else None
 
 
 def invalidate_workspace(workspace_id: str) -> None:
     """Retire every cached response of the workspace. Call after the write has committed."""
-    global _bump_script
     client = get_redis()
     if client is None:
         return
     try:
-        if _bump_script is None:
-            _bump_script = client.register_script(_BUMP)
-        _bump_script(keys=[generation_key(workspace_id)], client=client)
+        run_script(client, _BUMP, [generation_key(workspace_id)], [])
     except Exception as exc:
         logger.warning(
             "response cache: could not invalidate workspace %s (%s); cached reads may lag up to %ss",
