@@ -27,13 +27,38 @@ _plans: dict[type, Any] = {}
 
 
 @dataclass(frozen=True)
-class _Plan:
-    model: type[Model]
+class _Sql:
+    """Compiled SQL whose parameters are all markers, and the ORM's converters for its columns."""
+
     db: str
     sql: str
     params: tuple
-    attnames: list[str]
     converters: dict
+
+    def rows(self, values: dict[str, str], *, first: bool = False) -> list[tuple]:
+        """Run with `values` in place of the markers; the rows converted as the ORM would
+        (JSON decoding, for one). `first`: only the first row is fetched."""
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, [values[marker] for marker in self.params])
+            rows = cursor.fetchmany(1) if first else cursor.fetchall()
+        if not self.converters:
+            return rows
+        converters = self.converters.items()
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, (functions, expression) in converters:
+                for function in functions:
+                    row[position] = function(row[position], expression, connection)
+            converted.append(tuple(row))
+        return converted
+
+
+@dataclass(frozen=True)
+class _Plan(_Sql):
+    model: type[Model]
+    attnames: list[str]
 
 
 def _compile(queryset: QuerySet) -> _Plan | object:
@@ -72,19 +97,8 @@ def fetch_one(view_class: type, scoped: Any, workspace_id: str, object_id: str) 
         _plans[view_class] = plan
     if plan is _NOT_CACHEABLE:
         return next(iter(scoped(workspace_id).filter(pk=object_id)[:1]), None)
-    params = [workspace_id if value == _WORKSPACE else object_id for value in plan.params]
-    connection = connections[plan.db]
-    with connection.cursor() as cursor:
-        cursor.execute(plan.sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    if plan.converters:  # what the ORM applies to each value (JSON decoding, for one)
-        row = list(row)
-        for position, (functions, expression) in plan.converters.items():
-            for function in functions:
-                row[position] = function(row[position], expression, connection)
-    return plan.model.from_db(plan.db, plan.attnames, row)
+    found = plan.rows({_WORKSPACE: workspace_id, _OBJECT: object_id}, first=True)
+    return plan.model.from_db(plan.db, plan.attnames, found[0]) if found else None
 
 
 # --- Pages of rows ------------------------------------------------------------------------------
@@ -95,15 +109,7 @@ _MARKERS = frozenset({_WORKSPACE, CURSOR})
 _row_plans: dict[tuple, Any] = {}
 
 
-@dataclass(frozen=True)
-class _RowsPlan:
-    db: str
-    sql: str
-    params: tuple
-    converters: dict
-
-
-def _compile_rows(queryset: QuerySet) -> _RowsPlan | object:
+def _compile_rows(queryset: QuerySet) -> _Sql | object:
     compiler = queryset.query.get_compiler(queryset.db)
     sql, params = compiler.as_sql()
     names = [*queryset.query.extra_select, *queryset.query.values_select, *queryset.query.annotation_select]
@@ -115,7 +121,7 @@ def _compile_rows(queryset: QuerySet) -> _RowsPlan | object:
         or len(names) != len(queryset._fields)
     ):
         return _NOT_CACHEABLE
-    return _RowsPlan(
+    return _Sql(
         db=queryset.db,
         sql=sql,
         params=tuple(params),
@@ -127,24 +133,11 @@ def fetch_rows(key: tuple, build: Callable[[], QuerySet], values: dict[str, str]
     """The rows of `build()`, a `values_list` queryset whose only parameters are the markers
     WORKSPACE and CURSOR, with `values` substituted for them. The SQL is compiled once per `key`,
     which must identify everything else the SQL depends on (the view, the page size, the cursor
-    direction). A queryset this cannot reuse runs through the ORM with the real values."""
+    direction). A queryset with anything else in its parameters (a filter value) is a
+    programming error: ValueError; filtered lists use the ORM."""
     plan = _row_plans.get(key)
     if plan is None:
         plan = _row_plans[key] = _compile_rows(build())
     if plan is _NOT_CACHEABLE:
         raise ValueError(f"fetch_rows: the query for {key!r} cannot be reused; use the ORM")
-    connection = connections[plan.db]
-    with connection.cursor() as cursor:
-        cursor.execute(plan.sql, [values[marker] for marker in plan.params])
-        rows = cursor.fetchall()
-    if plan.converters:
-        items = plan.converters.items()
-        converted = []
-        for row in rows:
-            row = list(row)
-            for position, (functions, expression) in items:
-                for function in functions:
-                    row[position] = function(row[position], expression, connection)
-            converted.append(tuple(row))
-        rows = converted
-    return rows
+    return plan.rows(values)

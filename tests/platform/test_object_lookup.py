@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from customers.api.views import CustomerViewSet
 from customers.models import Customer
 from perly import lookup
@@ -81,3 +83,11 @@ def test_a_compiled_list_plan_serves_every_workspace_and_cursor(
     assert ids(client, f"&ending_before={mine[1]}") == ([mine[3], mine[2]], True)
     assert ids(other_client, f"&ending_before={theirs[0]}") == ([theirs[2], theirs[1]], False)
     assert {key[1:] for key in lookup._row_plans} == {(2, "first"), (2, "after"), (2, "before")}
+
+
+def test_a_list_query_with_a_real_filter_value_is_never_compiled_for_reuse(workspace):
+    """Reusing SQL that holds one request's filter value would answer the next request with it."""
+    lookup._row_plans.pop(("filtered",), None)
+    build = lambda: Customer.objects.filter(workspace_id=lookup.WORKSPACE, plan="growth").values_list("id")  # noqa: E731
+    with pytest.raises(ValueError, match="cannot be reused"):
+        lookup.fetch_rows(("filtered",), build, {lookup.WORKSPACE: workspace.id})
