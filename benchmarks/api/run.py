@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from benchmarks.support import ensure_database, free_port  # noqa: E402
+
 PYTHON = sys.executable
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/perly_bench_api")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
@@ -87,21 +89,6 @@ def seed() -> None:
         Customer.objects.filter(workspace=workspace).order_by("-id").values_list("id", flat=True)[500]
     )
     print(json.dumps({"key": secret, "customer_id": customer_id}))
-
-
-def ensure_database() -> None:
-    import psycopg
-
-    base, name = DATABASE_URL.rsplit("/", 1)
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_up(url: str, timeout: float = 30.0) -> None:
@@ -187,7 +174,7 @@ def main() -> int:
     env = server_env()
     if args.no_response_cache:
         env["PERLY_RETRIEVE_CACHE_SECONDS"] = "0"
-    ensure_database()
+    ensure_database(DATABASE_URL)
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     seeded = subprocess.run(
         [PYTHON, str(Path(__file__).resolve()), "seed"], cwd=ROOT, env=env, capture_output=True, text=True

@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from benchmarks.support import admin_sql  # noqa: E402
 
 
 def parse_args():
@@ -48,16 +49,9 @@ os.environ.update(
 os.environ.pop("REDIS_URL", None)  # locmem cache, eager tasks: the server-time measurement needs no broker
 
 
-def admin_sql(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{ARGS.pg}/postgres", autocommit=True) as conn:
-        conn.execute(statement)
-
-
 def create_database() -> None:
-    admin_sql(f"DROP DATABASE IF EXISTS {ARGS.db}")
-    admin_sql(f"CREATE DATABASE {ARGS.db}")
+    admin_sql(ARGS.pg, f"DROP DATABASE IF EXISTS {ARGS.db}")
+    admin_sql(ARGS.pg, f"CREATE DATABASE {ARGS.db}")
     migrate()
 
 
@@ -248,7 +242,7 @@ def main() -> None:
 def finish(connection) -> None:
     if not ARGS.keep:
         connection.close()
-        admin_sql(f"DROP DATABASE IF EXISTS {ARGS.db}")
+        admin_sql(ARGS.pg, f"DROP DATABASE IF EXISTS {ARGS.db}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from benchmarks.support import admin_sql  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--batches", type=int, default=40)
@@ -42,16 +43,9 @@ os.environ.update(
 )
 
 
-def admin_sql(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{ARGS.pg}/postgres", autocommit=True) as conn:
-        conn.execute(statement)
-
-
 def main() -> None:
-    admin_sql(f"DROP DATABASE IF EXISTS {ARGS.db}")
-    admin_sql(f"CREATE DATABASE {ARGS.db}")
+    admin_sql(ARGS.pg, f"DROP DATABASE IF EXISTS {ARGS.db}")
+    admin_sql(ARGS.pg, f"CREATE DATABASE {ARGS.db}")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
     import django
 
@@ -156,7 +150,7 @@ def main() -> None:
         print(f"freshness: p50 {statistics.median(latencies):.2f}s, p95 {p95:.2f}s, max {latencies[-1]:.2f}s")
     print(f"at {timezone.now():%Y-%m-%d %H:%M}Z")
     connection.close()
-    admin_sql(f"DROP DATABASE IF EXISTS {ARGS.db}")
+    admin_sql(ARGS.pg, f"DROP DATABASE IF EXISTS {ARGS.db}")
 
 
 if __name__ == "__main__":

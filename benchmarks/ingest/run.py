@@ -14,7 +14,6 @@ import io
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,9 @@ import orjson
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from benchmarks.support import cpu_seconds, cpu_used, free_port  # noqa: E402
+
 PYTHON = sys.executable
 TYPES = ["login", "dashboard.viewed", "report.exported", "seat.invited", "feature.used", "api.call"]
 DEADLINE_SECONDS = 300  # the whole HTTP phase stops here, whatever is left
@@ -133,12 +135,6 @@ def make_events(customers, count: int, seed: int, tag: str) -> list[dict]:
     return events
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_services(args, env) -> tuple[subprocess.Popen, subprocess.Popen]:
     gunicorn = subprocess.Popen(
         [
@@ -218,18 +214,6 @@ def worker_rss_mib(master_pid: int) -> dict[int, float]:
     return rss
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
 def api_pids(master_pid: int, worker_pid: int, url: str) -> dict[str, list[int]]:
     """The processes of the API path: gunicorn workers and their PostgreSQL backends, the Celery
     worker (with its pool) and its backends (the health rescoring that ingestion triggers)."""
@@ -276,14 +260,6 @@ def _children(parent: int) -> list[int]:
 
 def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
     return {name: {pid: cpu_seconds(pid) for pid in pids} for name, pids in groups.items()}
-
-
-def cpu_used(before: dict, after: dict) -> dict[str, float]:
-    """CPU seconds per group between two snapshots (a process new since `before` counts from 0)."""
-    return {
-        name: sum(seconds - before.get(name, {}).get(pid, 0.0) for pid, seconds in pids.items())
-        for name, pids in after.items()
-    }
 
 
 def post_batches(port: int, secret: str, bodies: list[bytes], clients: int) -> tuple[float, int, list[str]]:

@@ -73,6 +73,27 @@ def backend_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def stripe_integration(slug: str, name: str, key: str):
+    """A new workspace with a Stripe integration on `key` and a queued manual sync run."""
+    from django.db import transaction
+
+    from integrations.models import Integration, SyncRun
+    from perly.crypto import encrypt_json
+    from perly.services import workspace_create
+
+    with transaction.atomic():
+        workspace = workspace_create(slug=slug, name=name)
+        integration = Integration.objects.create(
+            workspace=workspace,
+            provider="stripe",
+            credentials_encrypted=encrypt_json({"api_key": key}),
+            credentials_hint={"api_key": f"sk_…{key[-4:]}"},
+            config={"sync_interval_minutes": 60, "create_customers": True},
+        )
+        run = SyncRun.objects.create(workspace=workspace, integration=integration, trigger="manual")
+    return workspace, integration, run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=50_000)
@@ -84,14 +105,10 @@ def main() -> None:
     args = parser.parse_args()
     setup(args.database_url, args.fresh)
 
-    from django.db import transaction
     from django.test import override_settings
 
     from customers.models import Customer
     from integrations import sync
-    from integrations.models import Integration, SyncRun
-    from perly.crypto import encrypt_json
-    from perly.services import workspace_create
     from tests.integrations.fakes.stripe import FakeStripe
 
     key = "sk_test_benchmarkbenchmarkbench01"
@@ -109,16 +126,7 @@ def main() -> None:
     floor_records, floor_seconds = bare_loop(fake.url, key, deadline)
 
     slug = f"bench-{now}"
-    with transaction.atomic():
-        workspace = workspace_create(slug=slug, name="Integrations benchmark")
-        integration = Integration.objects.create(
-            workspace=workspace,
-            provider="stripe",
-            credentials_encrypted=encrypt_json({"api_key": key}),
-            credentials_hint={"api_key": "sk_…ch01"},
-            config={"sync_interval_minutes": 60, "create_customers": True},
-        )
-        run = SyncRun.objects.create(workspace=workspace, integration=integration, trigger="manual")
+    workspace, integration, run = stripe_integration(slug, "Integrations benchmark", key)
     # Time the signals phase on its own: it is bound by health's batch signal upsert. CPU time
     # (this process, and the PostgreSQL backend serving the sync's connection) does not depend
     # on how busy the machine is.

@@ -29,18 +29,15 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
 
-    from bench_stripe_sync import backend_cpu_seconds, setup
+    from bench_stripe_sync import backend_cpu_seconds, setup, stripe_integration
 
     setup(args.database_url, fresh=True)
-    from django.db import connection, transaction
+    from django.db import connection
     from django.db.backends import utils
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.test import override_settings
 
     from integrations import sync
-    from integrations.models import Integration, SyncRun
-    from perly.crypto import encrypt_json
-    from perly.services import workspace_create
     from tests.integrations.fakes.stripe import FakeStripe
 
     key = "sk_test_benchmarkbenchmarkbench03"
@@ -53,16 +50,7 @@ def main() -> None:
         fake.add_subscription(customer["id"], unit_amount=1000 + i % 50 * 100, created=customer["created"])
         fake.add_invoice(customer["id"], created=customer["created"])
     fake.start()
-    with transaction.atomic():
-        workspace = workspace_create(slug=f"stmt-{now}", name="Statement CPU")
-        integration = Integration.objects.create(
-            workspace=workspace,
-            provider="stripe",
-            credentials_encrypted=encrypt_json({"api_key": key}),
-            credentials_hint={"api_key": "sk_…ch03"},
-            config={"sync_interval_minutes": 60, "create_customers": True},
-        )
-        run = SyncRun.objects.create(workspace=workspace, integration=integration, trigger="manual")
+    workspace, integration, run = stripe_integration(f"stmt-{now}", "Statement CPU", key)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]

@@ -36,6 +36,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
+from benchmarks.support import cpu_seconds, cpu_used  # noqa: E402
 from perly.celery import app as celery_app  # noqa: E402
 from perly.ids import new_id  # noqa: E402
 from perly.redis_client import get_redis  # noqa: E402
@@ -45,8 +46,6 @@ from tests.support.worker import wait_for, worker_env  # noqa: E402
 from tests.webhooks.receiver import Receiver  # noqa: E402
 from webhooks.models import MessageStatus, WebhookMessage  # noqa: E402
 from webhooks.services import webhook_endpoint_create, webhook_event_publish  # noqa: E402
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 CUSTOMER = {
     "object": "customer",
@@ -75,15 +74,6 @@ def plain_loop(url: str, count: int, deadline: float, keep_alive: bool) -> tuple
         response.raise_for_status()
         sent += 1
     return sent, time.perf_counter() - started
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def group_pids(pgid: int) -> list[int]:
@@ -126,13 +116,6 @@ def sessions_opened() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
         return cursor.fetchone()[0]
-
-
-def cpu_used(before: dict, after: dict) -> dict[str, float]:
-    return {
-        group: sum(seconds - before[group].get(pid, 0.0) for pid, seconds in after[group].items())
-        for group in after
-    }
 
 
 def perly_run(
