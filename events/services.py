@@ -7,13 +7,12 @@ from datetime import datetime
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Customer
 from events.hooks import notify_events_ingested
 from events.models import Event
-from events.storage import Row, ingest_transaction, insert_rows, purge_sweep_lock, use_bulk_statement
+from events.storage import Row, ingest_transaction, insert_rows, purge_sweep_lock
 from events.validation import Candidate, Rejection, customer_not_found, validate_event
 
 DELETE_BATCH = 5000
@@ -57,24 +56,20 @@ def _resolve_customers(workspace_id: str, candidates: list[Candidate]) -> tuple[
     external_ids = {c.customer_external_id for c in candidates if c.customer_external_id is not None}
     if not ids and not external_ids:
         return {}, {}
-    if use_bulk_statement():
-        # Two JSON parameters instead of ~1,000 placeholders, which psycopg would splice into
-        # the query text one by one.
-        sql = _RESOLVE_SQL.format(table=connection.ops.quote_name(Customer._meta.db_table))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                sql,
-                [
-                    orjson.dumps(list(ids)).decode(),
-                    workspace_id,
-                    orjson.dumps(list(external_ids)).decode(),
-                    workspace_id,
-                ],
-            )
-            found = cursor.fetchall()
-    else:
-        condition = Q(pk__in=ids) | Q(external_id__in=external_ids)
-        found = Customer.objects.filter(condition, workspace_id=workspace_id).values_list("id", "external_id")
+    # Two JSON parameters instead of ~1,000 placeholders, which psycopg would splice into
+    # the query text one by one.
+    sql = _RESOLVE_SQL.format(table=connection.ops.quote_name(Customer._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                orjson.dumps(list(ids)).decode(),
+                workspace_id,
+                orjson.dumps(list(external_ids)).decode(),
+                workspace_id,
+            ],
+        )
+        found = cursor.fetchall()
     by_id: dict[str, str] = {}
     by_external: dict[str, str] = {}
     for customer_id, external_id in found:

@@ -1,7 +1,7 @@
-"""Writing a validated batch: one statement on PostgreSQL, a portable ORM path elsewhere.
+"""Writing a validated batch: one INSERT ... ON CONFLICT DO NOTHING statement.
 
-Both paths store a batch all-or-nothing in one transaction and skip rows whose
-(workspace, idempotency_key) already exists, returning what they inserted.
+A batch is stored all-or-nothing in one transaction, skipping rows whose
+(workspace, idempotency_key) already exists, and returns what it inserted.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import NamedTuple, TypeVar
 
 import orjson
-from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from events.models import Event
 
@@ -62,8 +61,6 @@ def lock_workspace_for_ingest(workspace_id: str) -> None:
     same lock exclusively, so it waits for every batch that may have resolved the customer before
     its soft delete, and every later batch resolves after the soft delete and rejects the events:
     no event can outlive its customer. One in-memory lock per batch, nothing written."""
-    if connection.vendor != "postgresql":
-        return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))", [_INGEST_LOCK_SPACE, workspace_id]
@@ -72,29 +69,18 @@ def lock_workspace_for_ingest(workspace_id: str) -> None:
 
 def purge_sweep_lock(workspace_id: str) -> None:
     """Inside a purge's final transaction: wait for in-flight batches of the workspace (exclusive)."""
-    if connection.vendor != "postgresql":
-        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_INGEST_LOCK_SPACE, workspace_id])
 
 
-def use_bulk_statement() -> bool:
-    """The PostgreSQL statement, unless the portable path is forced (tests, diagnostics)."""
-    return connection.vendor == "postgresql" and not getattr(settings, "PERLY_EVENTS_PORTABLE_INSERT", False)
-
-
 def ingest_transaction(workspace_id: str, work: Callable[[], T]) -> T:
     """Run `work()` (customer lookup + insert_rows) in one transaction holding the workspace's
-    shared ingest lock, all-or-nothing. Retried whole when lost to a deadlock or, on the portable
-    path, to a concurrent batch that stored one of our keys after we looked."""
+    shared ingest lock, all-or-nothing. Retried whole when lost to a deadlock."""
     for attempt in range(_ATTEMPTS):
         try:
             with transaction.atomic():
                 lock_workspace_for_ingest(workspace_id)
                 return work()
-        except IntegrityError:
-            if attempt == _ATTEMPTS - 1:
-                raise
         except OperationalError as exc:
             if (
                 getattr(exc.__cause__, "sqlstate", None) not in _DEADLOCK_SQLSTATES
@@ -102,16 +88,6 @@ def ingest_transaction(workspace_id: str, work: Callable[[], T]) -> T:
             ):
                 raise
     raise AssertionError("unreachable")
-
-
-def insert_rows(workspace_id: str, rows: list[Row], received_at: datetime) -> list[str]:
-    """Store `rows` (keys already unique within the batch) inside ingest_transaction; return the
-    customer id of each row actually inserted (a key already stored is skipped)."""
-    if not rows:
-        return []
-    if use_bulk_statement():
-        return _insert_postgresql(workspace_id, rows, received_at)
-    return _insert_portable(workspace_id, rows, received_at)
 
 
 _INSERT_SQL = """
@@ -124,7 +100,11 @@ RETURNING customer_id
 """
 
 
-def _insert_postgresql(workspace_id: str, rows: list[Row], received_at: datetime) -> list[str]:
+def insert_rows(workspace_id: str, rows: list[Row], received_at: datetime) -> list[str]:
+    """Store `rows` (keys already unique within the batch) inside ingest_transaction; return the
+    customer id of each row actually inserted (a key already stored is skipped)."""
+    if not rows:
+        return []
     # One statement whose rows travel as a single JSON document (an array of arrays, parsed
     # once as jsonb): one round trip, a constant query text, and orjson's C encoder instead of
     # psycopg adapting thousands of values one by one (its text-array dumper escapes each string
@@ -141,53 +121,3 @@ def _insert_postgresql(workspace_id: str, rows: list[Row], received_at: datetime
     with connection.cursor() as cursor:
         cursor.execute(sql, [workspace_id, received_at, document.decode()])
         return [row[0] for row in cursor.fetchall()]
-
-
-def _insert_portable(workspace_id: str, rows: list[Row], received_at: datetime) -> list[str]:
-    # Look the keys up, then insert the rest; a concurrent batch that stores one of them in
-    # between makes the insert fail on the unique index and ingest_transaction retries.
-    keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
-    existing: set[str] = set()
-    for start in range(0, len(keys), 500):
-        existing.update(
-            Event.objects.filter(
-                workspace_id=workspace_id, idempotency_key__in=keys[start : start + 500]
-            ).values_list("idempotency_key", flat=True)
-        )
-    fresh = [row for row in rows if row.idempotency_key is None or row.idempotency_key not in existing]
-    # executemany, not bulk_create: model instances and per-field preparation cost ~5x more.
-    ops = connection.ops
-    properties_field = Event._meta.get_field("properties")
-    received = ops.adapt_datetimefield_value(received_at)
-    params = [
-        (
-            event_id,
-            workspace_id,
-            row.customer_id,
-            row.type,
-            ops.adapt_datetimefield_value(row.timestamp),
-            properties_field.get_db_prep_save(orjson.loads(row.properties_json), connection),
-            row.idempotency_key,
-            received,
-        )
-        for event_id, row in zip(new_event_ids(len(fresh)), fresh, strict=True)
-    ]
-    columns = ", ".join(
-        ops.quote_name(name)
-        for name in (
-            "id",
-            "workspace_id",
-            "customer_id",
-            "type",
-            "timestamp",
-            "properties",
-            "idempotency_key",
-            "received_at",
-        )
-    )
-    table = ops.quote_name(Event._meta.db_table)
-    # Only quoted identifiers from the model are interpolated; values are parameters.
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * 8)})"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-    return [row.customer_id for row in fresh]

@@ -32,16 +32,14 @@ def mark_dirty(workspace_id: str, customer_ids: Iterable[str]) -> None:
     ids = list(customer_ids)
     if not ids:
         return
-    client = get_redis()
-    if client is not None:
-        try:
-            pipe = client.pipeline(transaction=False)
-            pipe.sadd(_set_key(workspace_id), *ids)
-            pipe.sadd(WORKSPACES_KEY, workspace_id)
-            pipe.execute()
-            return
-        except redis.RedisError as exc:
-            logger.warning("health: Redis unavailable for dirty marks, using the database: %s", exc)
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.sadd(_set_key(workspace_id), *ids)
+        pipe.sadd(WORKSPACES_KEY, workspace_id)
+        pipe.execute()
+        return
+    except redis.RedisError as exc:
+        logger.warning("health: Redis unavailable for dirty marks, using the database: %s", exc)
     DirtyCustomer.objects.bulk_create(
         [DirtyCustomer(customer_id=customer_id, workspace_id=workspace_id) for customer_id in ids],
         ignore_conflicts=True,
@@ -53,23 +51,22 @@ def pop_dirty(limit: int = 1000) -> list[tuple[str, list[str]]]:
     taken: list[tuple[str, list[str]]] = []
     remaining = limit
     client = get_redis()
-    if client is not None:
-        try:
-            for raw in client.smembers(WORKSPACES_KEY):
-                workspace_id = raw.decode()
-                members = client.spop(_set_key(workspace_id), remaining) or []
-                if not members:
-                    client.srem(WORKSPACES_KEY, workspace_id)
-                    # A mark may have landed between SPOP and SREM: keep the workspace listed.
-                    if client.scard(_set_key(workspace_id)):
-                        client.sadd(WORKSPACES_KEY, workspace_id)
-                    continue
-                taken.append((workspace_id, [member.decode() for member in members]))
-                remaining -= len(members)
-                if remaining <= 0:
-                    return taken
-        except redis.RedisError as exc:
-            logger.warning("health: Redis unavailable while draining dirty marks: %s", exc)
+    try:
+        for raw in client.smembers(WORKSPACES_KEY):
+            workspace_id = raw.decode()
+            members = client.spop(_set_key(workspace_id), remaining) or []
+            if not members:
+                client.srem(WORKSPACES_KEY, workspace_id)
+                # A mark may have landed between SPOP and SREM: keep the workspace listed.
+                if client.scard(_set_key(workspace_id)):
+                    client.sadd(WORKSPACES_KEY, workspace_id)
+                continue
+            taken.append((workspace_id, [member.decode() for member in members]))
+            remaining -= len(members)
+            if remaining <= 0:
+                return taken
+    except redis.RedisError as exc:
+        logger.warning("health: Redis unavailable while draining dirty marks: %s", exc)
     if remaining > 0:
         taken.extend(_pop_db(remaining))
     return taken
@@ -92,31 +89,23 @@ def _pop_db(limit: int) -> list[tuple[str, list[str]]]:
 
 
 def has_dirty() -> bool:
-    client = get_redis()
-    if client is not None:
-        try:
-            if client.scard(WORKSPACES_KEY):
-                return True
-        except redis.RedisError:
-            pass
+    try:
+        if get_redis().scard(WORKSPACES_KEY):
+            return True
+    except redis.RedisError:
+        pass
     return DirtyCustomer.objects.exists()
 
 
 def claim_schedule_slot() -> bool:
-    """True for the first caller in each debounce interval (always True without Redis)."""
-    client = get_redis()
-    if client is None:
-        return True
+    """True for the first caller in each debounce interval (and while Redis is unreachable)."""
     try:
-        return bool(client.set(DEBOUNCE_KEY, "1", nx=True, ex=DEBOUNCE_SECONDS))
+        return bool(get_redis().set(DEBOUNCE_KEY, "1", nx=True, ex=DEBOUNCE_SECONDS))
     except redis.RedisError:
         return True
 
 
 def clear_schedule_slot() -> None:
     """Called when a drain starts: marks arriving from now on may schedule the next drain."""
-    client = get_redis()
-    if client is None:
-        return
     with contextlib.suppress(redis.RedisError):
-        client.delete(DEBOUNCE_KEY)
+        get_redis().delete(DEBOUNCE_KEY)

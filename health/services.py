@@ -17,7 +17,6 @@ from health import dirty
 from health.models import CustomerHealth, DirtyCustomer, ExternalSignal, HealthModel, HealthSnapshot
 from health.rescore import rescore
 from health.signals import CATALOG, CATEGORIES, EVENT_SIGNAL_KEYS, default_weights
-from perly.celery import app as celery_app
 from perly.errors import ApiError
 from perly.models import Workspace
 
@@ -236,16 +235,9 @@ def _signals_replace_sql(
 
 
 def request_rescore(workspace_id: str, customer_ids: Iterable[str]) -> None:
-    """The ingestion hook: rescore now when tasks run eagerly, else mark and debounce a task."""
+    """The ingestion hook: mark the customers dirty and debounce one drain task."""
     ids = set(customer_ids)
     if not ids:
-        return
-    if celery_app.conf.task_always_eager:
-        try:
-            rescore_customers(workspace_id=workspace_id, customer_ids=ids)
-        except Exception:  # the batch is stored; a failed rescore must not fail the request
-            logger.exception("health: rescore after ingestion failed; marking for later")
-            dirty.mark_dirty(workspace_id, ids)
         return
     dirty.mark_dirty(workspace_id, ids)
     if dirty.claim_schedule_slot():

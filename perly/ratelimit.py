@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
 
@@ -61,29 +60,6 @@ class RateState:
         return max(1, math.ceil(self.reset - time.time()))
 
 
-class _LocalCounters:
-    """The embedded default's counters (one process, no Redis)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-        self._window = 0
-
-    def check_and_incr(self, key: str, cost: int, limit: int, window: int) -> tuple[bool, int]:
-        with self._lock:
-            if window != self._window:
-                self._counts.clear()
-                self._window = window
-            current = self._counts.get(key, 0)
-            if current + cost > limit:
-                return False, current
-            self._counts[key] = current + cost
-            return True, current + cost
-
-
-_local = _LocalCounters()
-
-
 def _window(identity: str, bucket: str) -> tuple[str, int, int]:
     """The counter key, start and end of the current window."""
     window = int(time.time() // WINDOW_SECONDS) * WINDOW_SECONDS
@@ -99,13 +75,9 @@ def _fail_open(bucket: str, limit: int, reset: int, exc: Exception) -> RateState
 
 def consume(identity: str, bucket: str, limit: int, cost: int = 1) -> RateState:
     """Take `cost` units from identity's bucket in the current window (cost 0 only reads)."""
-    key, window, reset = _window(identity, bucket)
-    client = get_redis()
+    key, _, reset = _window(identity, bucket)
     try:
-        if client is None:
-            allowed, current = _local.check_and_incr(key, cost, limit, window)
-        else:
-            allowed, current = run_script(client, _CHECK_AND_INCR, [key], [cost, limit, WINDOW_SECONDS + 10])
+        allowed, current = run_script(get_redis(), _CHECK_AND_INCR, [key], [cost, limit, WINDOW_SECONDS + 10])
     except Exception as exc:
         return _fail_open(bucket, limit, reset, exc)
     return RateState(bucket, limit, max(0, limit - current), reset, bool(allowed))

@@ -9,9 +9,7 @@ from django.conf import settings
 
 
 @lru_cache(maxsize=1)
-def get_redis() -> redis.Redis | None:
-    if not settings.REDIS_URL:
-        return None
+def get_redis() -> redis.Redis:
     return redis.Redis.from_url(
         settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5, health_check_interval=30
     )

@@ -54,7 +54,7 @@ def register(prefix: str, *, id_prefix: str, scope: str) -> None:
 
 
 def enabled() -> bool:
-    return settings.PERLY_RETRIEVE_CACHE_SECONDS > 0 and get_redis() is not None
+    return settings.PERLY_RETRIEVE_CACHE_SECONDS > 0
 
 
 def candidate(request) -> bool:
@@ -161,11 +161,8 @@ def consume_and_read(request, bucket: str) -> tuple[ratelimit.RateState, str | N
 
 def invalidate_workspace(workspace_id: str) -> None:
     """Retire every cached response of the workspace. Call after the write has committed."""
-    client = get_redis()
-    if client is None:
-        return
     try:
-        run_script(client, _BUMP, [generation_key(workspace_id)], [])
+        run_script(get_redis(), _BUMP, [generation_key(workspace_id)], [])
     except Exception as exc:
         logger.warning(
             "response cache: could not invalidate workspace %s (%s); cached reads may lag up to %ss",

@@ -1,8 +1,8 @@
 """Perly settings, read from environment variables (documented in README.md).
 
-The embedded default (no variables set) is SQLite, a local-memory cache and eager Celery
-tasks, so a newcomer runs the API with no services. Production sets DATABASE_URL (PostgreSQL)
-and REDIS_URL.
+One engine everywhere: PostgreSQL (DATABASE_URL) and Redis (REDIS_URL) in production, in the
+tests and on a laptop, where `make run` and `make test` start embedded servers from pip-installed
+wheels and set both (scripts/devstack.py).
 """
 
 from __future__ import annotations
@@ -86,43 +86,45 @@ TEMPLATES = [
     }
 ]
 
+
 # --- Database ---------------------------------------------------------------------------------
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Persistent connections: opening one per request costs more than the request itself.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
-    # Off by default: the check is an extra `SELECT 1` round trip at the start of every request.
-    # Without it a connection broken by a database restart fails one request (503) and is
-    # then discarded at the end of that request.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
-        "DATABASE_CONNECT_TIMEOUT", default=5
-    )
-else:
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+def _required_url(name: str, what: str) -> str:
+    value = env.str(name, default="")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set. Perly needs {what}: `make run` and `make test` start an embedded one "
+            f"(see README), or set {name} to yours."
+        )
+    return value
+
+
+DATABASES = {"default": environ.Env.db_url_config(_required_url("DATABASE_URL", "PostgreSQL"))}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://user@host:port/db).")
+# Persistent connections: opening one per request costs more than the request itself.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
+# Off by default: the check is an extra `SELECT 1` round trip at the start of every request.
+# Without it a connection broken by a database restart fails one request (503) and is
+# then discarded at the end of that request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+    "DATABASE_CONNECT_TIMEOUT", default=5
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-# Health rescoring on PostgreSQL runs set-based in SQL; false forces the portable Python path.
-HEALTH_SQL_RESCORE = env.bool("HEALTH_SQL_RESCORE", default=True)
 
 # --- Cache, Redis -----------------------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "perly",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
+REDIS_URL = _required_url("REDIS_URL", "Redis")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "perly",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+}
 
 # --- Celery -----------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL) or "memory://"
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
-CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -226,7 +228,7 @@ PERLY_RATE_LIMITS = {
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_ENABLE = True
 # django-ratelimit refuses a non-shared cache; the embedded default is one process anyway.
-SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]
+SILENCED_SYSTEM_CHECKS: list[str] = []
 
 # Seconds an API key lookup is cached in each process (revocation reaches others within this).
 PERLY_API_KEY_CACHE_SECONDS = 30

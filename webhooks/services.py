@@ -4,7 +4,6 @@ the transaction that made the change it describes; the API and the admin call th
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -140,8 +139,7 @@ def enqueue_messages(message_ids: list[str], countdown: float | None = None) -> 
     queued = 0
     try:
         # One producer (and broker connection) for the batch, not one acquired per message.
-        eager = deliver_message.app.conf.task_always_eager
-        with nullcontext() if eager else deliver_message.app.producer_or_acquire() as producer:
+        with deliver_message.app.producer_or_acquire() as producer:
             for message_id in message_ids:
                 # retry=False: fail fast when the broker is down; the sweeper is the retry.
                 deliver_message.apply_async(

@@ -50,30 +50,6 @@ def test_keys_are_scoped_per_workspace(client, other_client, acme, other_workspa
     assert (body["accepted"], body["duplicates"]) == (1, 0)
 
 
-@pytest.fixture
-def portable_insert(settings):
-    settings.PERLY_EVENTS_PORTABLE_INSERT = True
-
-
-def test_portable_path_dedupes_the_same_way(client, acme, portable_insert, hook_calls):
-    events = [
-        {"customer_id": acme.id, "type": "x", "idempotency_key": "k1", "properties": {"n": [1, {"a": "b"}]}},
-        {"customer_id": acme.id, "type": "x", "idempotency_key": "k1"},
-        {"customer_id": acme.id, "type": "y", "timestamp": "2026-01-01T01:00:00+01:00"},
-    ]
-    assert post_events(client, events).json() == {
-        "object": "event_batch",
-        "accepted": 2,
-        "duplicates": 1,
-        "rejected": [],
-    }
-    body = post_events(client, events[:1]).json()
-    assert (body["accepted"], body["duplicates"]) == (0, 1)
-    assert Event.objects.get(idempotency_key="k1").properties == {"n": [1, {"a": "b"}]}
-    assert str(Event.objects.get(type="y").timestamp) == "2026-01-01 00:00:00+00:00"
-    assert len(hook_calls) == 1
-
-
 def _ingest_concurrently(workspace_id: str, *batches: list[dict]) -> list:
     """Ingest each batch from its own thread (and database connection), all at once."""
     barrier = threading.Barrier(len(batches))
@@ -99,9 +75,7 @@ def _ingest_concurrently(workspace_id: str, *batches: list[dict]) -> list:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("portable", [False, True], ids=["postgresql", "portable"])
-def test_concurrent_identical_batches_store_each_event_once(workspace, make_customer, settings, portable):
-    settings.PERLY_EVENTS_PORTABLE_INSERT = portable
+def test_concurrent_identical_batches_store_each_event_once(workspace, make_customer):
     customers = [make_customer(workspace, f"C{i}") for i in range(5)]
     batch = [
         {"customer_id": customers[i % 5].id, "type": "x", "idempotency_key": f"key-{i:04d}"}
