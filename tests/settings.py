@@ -1,20 +1,20 @@
-"""Test settings: perly.settings against the real PostgreSQL and Redis, tasks eager by default.
+"""Test settings: perly.settings against the real PostgreSQL and Redis.
 
-`make test` provides DATABASE_URL and REDIS_URL; the suite refuses to run on SQLite.
+`make test` (scripts/devstack.py) provides DATABASE_URL and REDIS_URL: the ones given as
+TEST_DATABASE_URL / TEST_REDIS_URL, or embedded servers. There is no default to fall back to.
+
+Unit tests run a task's body in-process when it is published (CELERY_TASK_ALWAYS_EAGER below), so
+they can assert its effect; behaviour that depends on a real worker (retries, beat, queues, a
+worker killed mid-task) is tested against one (tests/support/worker.py).
 """
 
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
 os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/perly")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 from perly.settings import *  # noqa: E402,F403
-from perly.settings import DATABASES, STORAGES  # noqa: E402
-
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    raise RuntimeError("The test suite runs against PostgreSQL (set DATABASE_URL); it never uses SQLite.")
+from perly.settings import STORAGES  # noqa: E402
 
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
