@@ -46,7 +46,8 @@ os.environ.update(
     SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef"),
     DEBUG="false",
 )
-os.environ.pop("REDIS_URL", None)  # locmem cache, eager tasks: the server-time measurement needs no broker
+# The rollup runs in this process; Redis serves only the cache (and is never flushed here).
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
 def create_database() -> None:

@@ -39,7 +39,6 @@ os.environ.update(
     DJANGO_SETTINGS_MODULE="perly.settings",
     SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef"),
     DEBUG="false",
-    CELERY_TASK_ALWAYS_EAGER="false",
 )
 
 

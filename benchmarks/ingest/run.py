@@ -61,7 +61,6 @@ def env_for(args) -> dict[str, str]:
         DATABASE_URL=args.database_url,
         REDIS_URL=args.redis_url,
         CELERY_BROKER_URL=args.redis_url,
-        CELERY_TASK_ALWAYS_EAGER="false",
         DJANGO_SETTINGS_MODULE="perly.settings",
         DEBUG="false",
         SECRET_KEY="benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",

@@ -25,7 +25,6 @@ def setup(database_url: str, fresh: bool) -> None:
 
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-0123456789")
     os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")  # rescoring is marked, not run inline
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perly.settings")
     name = database_url.rsplit("/", 1)[1]
     with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
