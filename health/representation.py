@@ -53,21 +53,6 @@ def stored_signals(row) -> list[dict]:
     return signals
 
 
-def split_signals(signals: list[dict]) -> tuple[dict, list[dict]]:
-    """A computed breakdown (health.scoring.compute_score's) as stored: the event signals'
-    columns (None for an absent signal) and the list of the other signals."""
-    columns = dict.fromkeys(EVENT_SIGNAL_COLUMNS)
-    others = []
-    for signal in signals:
-        prefix = EVENT_SIGNAL_PREFIXES.get(signal["key"]) if signal.get("source") == EVENTS_SOURCE else None
-        if prefix is None:
-            others.append(signal)
-            continue
-        for part in ("value", "score", "weight", "contribution"):
-            columns[f"{prefix}_{part}"] = signal[part]
-    return columns, others
-
-
 def signal_representation(signal: dict, *, with_weight: bool) -> dict:
     data = {"object": "signal", **{name: signal.get(name) for name in SIGNAL_FIELDS}}
     if with_weight:

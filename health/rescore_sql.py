@@ -11,10 +11,10 @@ From it, a few statements write the current scores (INSERT ... ON CONFLICT), the
 mirror (UPDATE ... FROM) and the day's snapshots (INSERT ... ON CONFLICT). Only the customers
 whose score or status moved come back to Python, to publish their webhooks.
 
-The results are those of the portable path (the rest of health.rescore) to the last bit:
-float8 operations in the same order, sums in signal-key order (COLLATE "C", as Python's sort),
-roundings as health.rounding.round_half_up (_r, in float8 arithmetic). Any change to a curve
-must be made in both places; tests/health/test_rescore_parity.py compares the two.
+The results are those of the Python reference, tests/health/oracle.py, to the last bit: float8
+operations in the same order, sums in signal-key order (COLLATE "C", as Python's sort), roundings
+as health.rounding.round_half_up (_r, in float8 arithmetic). A change to a curve is made here and
+in the oracle; tests/health/test_rescore_parity.py compares the two.
 """
 
 from __future__ import annotations

@@ -163,18 +163,14 @@ def _health_summary(
 
 
 def _median(customers) -> float | None:
-    scored = customers.filter(health_score__isnull=False)
-    if connection.vendor == "postgresql":
-        sql, params = scored.values("health_score").query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s.health_score) FROM ({sql}) s",  # noqa: S608
-                params,
-            )
-            value = cursor.fetchone()[0]
-        return None if value is None else round(value, 2)
-    values = list(scored.values_list("health_score", flat=True))
-    return round(statistics.median(values), 2) if values else None
+    sql, params = customers.filter(health_score__isnull=False).values("health_score").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s.health_score) FROM ({sql}) s",  # noqa: S608
+            params,
+        )
+        value = cursor.fetchone()[0]
+    return None if value is None else round(value, 2)
 
 
 # --- At risk -----------------------------------------------------------------------------------

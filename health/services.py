@@ -8,7 +8,6 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -125,6 +124,10 @@ def _validate_external(source: str, signals: list[dict]) -> None:
         score = signal.get("score")
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 100:
             raise ValueError(f"score of {key!r} must be a number from 0 to 100.")
+        value = signal.get("value")
+        # The batch travels as JSON, which has no NaN or infinity.
+        if value is not None and (isinstance(value, bool) or not math.isfinite(float(value))):
+            raise ValueError(f"value of {key!r} must be a finite number or null.")
 
 
 def external_signals_upsert(*, workspace_id: str, customer_id: str, source: str, signals: list[dict]) -> int:
@@ -171,40 +174,16 @@ def external_signals_upsert_many(*, workspace_id: str, source: str, signals: dic
     with transaction.atomic():
         # Replace semantics: the source's previous signals for these customers that are not in
         # the new set go, and the new ones are upserted (a key another source owned is taken over).
-        if _signals_sql_path(rows):
-            _signals_replace_sql(workspace_id, source, live, rows, now)
-        else:
-            ExternalSignal.objects.filter(customer_id__in=live, source=source).delete()
-            ExternalSignal.objects.bulk_create(
-                [
-                    ExternalSignal(workspace_id=workspace_id, source=source, computed_at=now, **row)
-                    for row in rows
-                ],
-                update_conflicts=True,
-                unique_fields=["customer", "key"],
-                update_fields=["source", "category", "label", "value", "unit", "score", "computed_at"],
-            )
+        _signals_replace(workspace_id, source, live, rows, now)
         transaction.on_commit(lambda: request_rescore(workspace_id, live))
     return len(rows)
 
 
-def _signals_sql_path(rows: list[dict]) -> bool:
-    """PostgreSQL takes one set-based statement; other databases (and HEALTH_SQL_SIGNALS = False)
-    the portable ORM path. A non-finite value (JSON has no NaN) also takes the ORM path."""
-    return (
-        connection.vendor == "postgresql"
-        and getattr(settings, "HEALTH_SQL_SIGNALS", True)
-        and all(row["value"] is None or math.isfinite(row["value"]) for row in rows)
-    )
-
-
-def _signals_replace_sql(
-    workspace_id: str, source: str, live: set[str], rows: list[dict], now: datetime
-) -> None:
+def _signals_replace(workspace_id: str, source: str, live: set[str], rows: list[dict], now: datetime) -> None:
     """One statement, the batch as JSON parameters (jsonb_to_recordset): a CTE deletes the
     source's signals of these customers whose key is not in the customer's new set, and the
     batch is upserted on (customer_id, key). The two touch disjoint rows, so one snapshot serves
-    both; the end state is the ORM path's (delete all of the source's, then upsert).
+    both; the end state is that of deleting all of the source's signals, then upserting.
 
     The delete probes the (customer_id, key) index once per customer (a LATERAL subquery kept
     apart by OFFSET 0): as an `= ANY(...)` filter the planner, without fresh statistics (a table

@@ -20,15 +20,13 @@ Scoring curves of the event signals (each window ends at the computation time):
   linearly to 0 at 30 days.
 
 A customer with no event at all before the computation time has no event signals.
-Roundings follow health.rounding.round_half_up; health.rescore_sql computes the same in SQL.
+Roundings follow health.rounding.round_half_up. health.rescore_sql computes them; tests/health/oracle.py
+is their Python reference.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-
-from health.rounding import round_half_up
 
 CATEGORIES = ("usage", "engagement", "billing", "support")
 DEFAULT_CATEGORY_WEIGHTS = {"usage": 40.0, "engagement": 30.0, "billing": 20.0, "support": 10.0}
@@ -84,60 +82,3 @@ def default_weights() -> dict[str, float]:
         for key in keys:
             weights[key] = total / len(keys)
     return weights
-
-
-def _round2(value: float) -> float:
-    return round_half_up(value, 2)
-
-
-def _capped(value: float) -> float:
-    return _round2(max(0.0, min(100.0, value)))
-
-
-@dataclass(frozen=True)
-class EventAggregates:
-    """What one grouped query returns per customer (see health.compute)."""
-
-    active_days: int = 0
-    recent_14d: int = 0
-    previous_14d: int = 0
-    types_30d: int = 0
-    users_30d: int = 0
-    last_event_at: datetime | None = None
-
-
-def event_signals(agg: EventAggregates, as_of: datetime) -> list[dict]:
-    """The event signals of one customer as `{key, value, score}`; empty if it has no events."""
-    if agg.last_event_at is None:
-        return []
-    signals = [
-        {"key": "usage.active_days_30d", "value": float(min(agg.active_days, 30))},
-        _trend(agg.recent_14d, agg.previous_14d),
-        {"key": "usage.breadth_30d", "value": float(agg.types_30d)},
-    ]
-    signals[0]["score"] = _capped(100.0 * min(agg.active_days, 30) / 20.0)
-    signals[2]["score"] = _capped(100.0 * agg.types_30d / 5.0)
-    if agg.users_30d > 0:
-        signals.append(
-            {
-                "key": "engagement.distinct_users_30d",
-                "value": float(agg.users_30d),
-                "score": _capped(100.0 * agg.users_30d / 3.0),
-            }
-        )
-    days = max(0.0, (as_of - agg.last_event_at).total_seconds() / 86400.0)
-    signals.append({"key": "engagement.recency_days", "value": _round2(days), "score": recency_score(days)})
-    return signals
-
-
-def recency_score(days: float) -> float:
-    if days <= 1.0:
-        return 100.0
-    return _capped(100.0 * (30.0 - days) / 29.0)
-
-
-def _trend(recent: int, previous: int) -> dict:
-    if previous == 0:
-        return {"key": "usage.volume_trend_14d", "value": None, "score": 100.0 if recent > 0 else 0.0}
-    percent = _round2(100.0 * recent / previous)
-    return {"key": "usage.volume_trend_14d", "value": percent, "score": _capped(2.0 * (percent - 50.0))}

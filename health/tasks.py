@@ -13,7 +13,7 @@ from health import dirty, services
 @shared_task
 def rescore_dirty() -> str:
     """Drain the "needs rescoring" marks. Several drains may run at once: SPOP hands each mark
-    to one of them, and a score is only replaced by a newer computation (health.bulk)."""
+    to one of them, and a score is only replaced by a newer computation (health.rescore_sql)."""
     dirty.clear_schedule_slot()
     count = services.rescore_dirty_drain()
     if dirty.has_dirty() and dirty.claim_schedule_slot():

@@ -203,29 +203,9 @@ def _customers_to_rescore(integration: Integration):
     )
 
 
-def _upsert_signals(workspace_id: str, source: str, signals: dict[str, list[dict]]) -> int:
-    """One batch call when health offers it (a constant number of queries and one rescore),
-    else one call per customer."""
-    from health import services as health_services
-
-    batch = getattr(health_services, "external_signals_upsert_many", None)
-    if batch is not None:
-        return batch(workspace_id=workspace_id, source=source, signals=signals)
-    with transaction.atomic():
-        return sum(
-            health_services.external_signals_upsert(
-                workspace_id=workspace_id, customer_id=customer_id, source=source, signals=items
-            )
-            for customer_id, items in signals.items()
-        )
-
-
 def write_signals(ctx: RunContext) -> None:
-    try:
-        from health.services import external_signals_upsert  # noqa: F401  (the contract)
-    except ImportError:  # the health app ships it; until then the records wait for the next run
-        logger.warning("health.services.external_signals_upsert is missing; signals not written")
-        return
+    from health.services import external_signals_upsert_many
+
     integration = ctx.integration
     started = timezone.now()
     customer_ids = list(_customers_to_rescore(integration))
@@ -241,8 +221,9 @@ def write_signals(ctx: RunContext) -> None:
         ):
             grouped[owner[parent_id]].setdefault(stream, []).append(data)
         signals = {cid: build_signals(integration.provider, streams) for cid, streams in grouped.items()}
-        ctx.stats["signals_written"] += _upsert_signals(
-            integration.workspace_id, ctx.connector.signal_source, signals
+        # One batch per page: a constant number of queries and one rescore of its customers.
+        ctx.stats["signals_written"] += external_signals_upsert_many(
+            workspace_id=integration.workspace_id, source=ctx.connector.signal_source, signals=signals
         )
     Integration.objects.filter(pk=integration.pk).update(signals_computed_at=started)
 

@@ -1,4 +1,5 @@
-"""The set-based SQL rescoring (PostgreSQL) and the portable Python path give identical results.
+"""The set-based SQL rescoring and its Python reference (tests/health/oracle.py, the documented
+formulas) give identical results.
 
 Both run on the same data from the same starting state (a savepoint rolled back in between):
 a first rollup (baselines + snapshots), then a rescore two days later with a new model version,
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import struct
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -18,14 +19,12 @@ from django.utils import timezone
 
 from customers.models import Customer
 from health import rescore_sql
-from health.compute import event_aggregates
 from health.models import EVENT_SIGNAL_COLUMNS, CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
 from health.representation import BREAKDOWN_FIELDS, signal_representation, stored_signals
-from health.rescore import _external_signals, rescore
+from health.rescore import rescore
 from health.rounding import round_half_up
-from health.scoring import compute_score, signal_object
 from health.services import external_signals_upsert, health_model_current, health_rollup
-from health.signals import EVENTS_SOURCE, event_signals
+from tests.health import oracle
 from tests.health.conftest import add_events
 
 
@@ -121,10 +120,13 @@ def _state(workspace_id, outbox):
     return repr(health), repr(mirror), repr(snapshots), webhooks, health
 
 
-def _run(settings, workspace, outbox, now, sql: bool, reweight=None):
-    settings.HEALTH_SQL_RESCORE = sql
+def _run(workspace, outbox, now, sql: bool, reweight=None):
     with transaction.atomic():
-        health_rollup(now=now)
+        if sql:
+            health_rollup(now=now)
+        else:
+            model = health_model_current(workspace_id=workspace.id)
+            oracle.rescore(workspace_id=workspace.id, model=model, as_of=now, snapshot_date=now.date())
         # Two days later under a stricter, re-weighted model: statuses move, webhooks go out.
         current = health_model_current(workspace_id=workspace.id)
         weights = {**current.weights, "usage.breadth_30d": 7.25, "engagement.recency_days": 13.1}
@@ -137,18 +139,20 @@ def _run(settings, workspace, outbox, now, sql: bool, reweight=None):
             healthy_threshold=63.5,
             at_risk_threshold=45.0,
         )
-        rescore(workspace_id=workspace.id, model=model, as_of=now + timedelta(days=2))
+        (rescore if sql else oracle.rescore)(
+            workspace_id=workspace.id, model=model, as_of=now + timedelta(days=2)
+        )
         state = _state(workspace.id, outbox)
         transaction.set_rollback(True)
     return state
 
 
 @pytest.mark.django_db
-def test_sql_and_portable_rescoring_give_identical_results(settings, workspace, make_customer, health_outbox):
+def test_sql_rescoring_gives_the_oracles_results(workspace, make_customer, health_outbox):
     now = timezone.now().replace(microsecond=123456)
     tie = _dataset(make_customer, now)
-    portable = _run(settings, workspace, health_outbox, now, sql=False)
-    set_based = _run(settings, workspace, health_outbox, now, sql=True)
+    portable = _run(workspace, health_outbox, now, sql=False)
+    set_based = _run(workspace, health_outbox, now, sql=True)
 
     assert set_based[0] == portable[0]  # scores, statuses, confidences, signal breakdowns
     assert set_based[1] == portable[1]  # the customers' mirror
@@ -185,13 +189,13 @@ def _without_event_weights(weights: dict) -> dict:
 
 
 @pytest.mark.django_db
-def test_sql_and_portable_rescoring_agree_when_event_signals_weigh_nothing(
-    settings, workspace, make_customer, health_outbox
+def test_sql_rescoring_and_the_oracle_agree_when_event_signals_weigh_nothing(
+    workspace, make_customer, health_outbox
 ):
     now = timezone.now().replace(microsecond=123456)
     _dataset(make_customer, now)
-    portable = _run(settings, workspace, health_outbox, now, sql=False, reweight=_without_event_weights)
-    set_based = _run(settings, workspace, health_outbox, now, sql=True, reweight=_without_event_weights)
+    portable = _run(workspace, health_outbox, now, sql=False, reweight=_without_event_weights)
+    set_based = _run(workspace, health_outbox, now, sql=True, reweight=_without_event_weights)
     assert set_based[:4] == portable[:4]
     rows = portable[4]
     assert sum(row[1] is not None for row in rows) == 3  # the three customers with external signals
@@ -199,8 +203,7 @@ def test_sql_and_portable_rescoring_agree_when_event_signals_weigh_nothing(
 
 
 @pytest.mark.django_db
-def test_sql_path_rescores_only_the_given_customers(settings, workspace, make_customer):
-    settings.HEALTH_SQL_RESCORE = True
+def test_rescore_of_given_customers_rescores_only_them(workspace, make_customer):
     now = timezone.now()
     first, second = make_customer(), make_customer()
     add_events(first, [now - timedelta(hours=1)])
@@ -211,28 +214,19 @@ def test_sql_path_rescores_only_the_given_customers(settings, workspace, make_cu
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("sql", [False, True])
-def test_stored_breakdown_reads_back_as_the_computed_one(settings, workspace, make_customer, sql):
-    """The event signals live in columns and are rebuilt on read: the API's signal objects are
-    exactly those of the computed breakdown after a JSON round trip (what the API served when
+def test_stored_breakdown_reads_back_as_the_computed_one(workspace, make_customer):
+    """The event signals are stored apart and rebuilt on read: the API's signal objects are
+    exactly those of the oracle's breakdown after a JSON round trip (what the API served when
     the whole breakdown was stored as JSON), types included."""
-    settings.HEALTH_SQL_RESCORE = sql
     now = timezone.now().replace(microsecond=654321)
     _dataset(make_customer, now)
     health_rollup(now=now)
     model = health_model_current(workspace_id=workspace.id)
-    aggregates = event_aggregates(workspace_id=workspace.id, as_of=now)
-    external = _external_signals(workspace.id, None, now)
-    computed_at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    results = oracle.computed(workspace_id=workspace.id, model=model, as_of=now)
     rows = {row.customer_id: row for row in CustomerHealth.objects.filter(workspace_id=workspace.id)}
-    assert len(rows) == len(aggregates) == 61
-    for customer_id, agg in aggregates.items():
-        signals = [
-            signal_object(raw, source=EVENTS_SOURCE, computed_at=computed_at)
-            for raw in event_signals(agg, now)
-        ]
-        signals.extend(external.get(customer_id, ()))
-        expected = json.loads(json.dumps(compute_score(signals, model.weights).signals))
+    assert len(rows) == len(results) == 61
+    for customer_id, result in results.items():
+        expected = json.loads(json.dumps(result.signals))
         stored = stored_signals(rows[customer_id])
         as_api = [repr(signal_representation(signal, with_weight=True)) for signal in stored]
         assert as_api == [repr(signal_representation(signal, with_weight=True)) for signal in expected]

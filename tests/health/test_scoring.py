@@ -9,16 +9,18 @@ from django.utils import timezone
 
 from customers.models import Customer
 from health.models import CustomerHealth, HealthModel
-from health.scoring import compute_score
-from health.services import health_model_current, health_model_update, rescore_customers
+from health.representation import stored_signals
+from health.rescore import rescore
+from health.services import (
+    external_signals_upsert,
+    health_model_current,
+    health_model_update,
+    rescore_customers,
+)
 from health.signals import default_weights
 from tests.health.conftest import add_events
 
 NOW = timezone.now()
-
-
-def sig(key: str, score: float) -> dict:
-    return {"key": key, "score": score}
 
 
 def test_default_weights_split_each_category_across_its_signals():
@@ -30,27 +32,39 @@ def test_default_weights_split_each_category_across_its_signals():
     assert sum(weights.values()) == pytest.approx(100, abs=0.01)
 
 
-def test_absent_signals_weights_are_left_out_not_counted_as_zero():
-    weights = {"usage.breadth_30d": 40.0, "billing.mrr": 20.0, "support.open_cases": 10.0}
-    result = compute_score([sig("usage.breadth_30d", 50.0), sig("billing.mrr", 80.0)], weights)
-    assert result.score == pytest.approx((40 * 50 + 20 * 80) / 60, abs=0.01)
-    assert result.confidence == pytest.approx(60 / 70, abs=1e-4)
+def _scored(customer, weights: dict[str, float], scores: dict[str, float]) -> CustomerHealth:
+    """The customer's stored score under a model of `weights`, from external signals alone."""
+    model = HealthModel.objects.create(workspace_id=customer.workspace_id, version=1, weights=weights)
+    signals = [{"key": key, "score": score, "value": 1.0} for key, score in scores.items()]
+    external_signals_upsert(
+        workspace_id=customer.workspace_id, customer_id=customer.id, source="test", signals=signals
+    )
+    rescore(workspace_id=customer.workspace_id, model=model, customer_ids=[customer.id])
+    return CustomerHealth.objects.get(customer_id=customer.id)
 
 
-def test_contributions_add_up_to_the_score():
+def test_absent_signals_weights_are_left_out_not_counted_as_zero(make_customer):
+    weights = {"billing.overdue_amount": 40.0, "billing.mrr": 20.0, "support.open_cases": 10.0}
+    health = _scored(make_customer(), weights, {"billing.overdue_amount": 50.0, "billing.mrr": 80.0})
+    assert health.score == pytest.approx((40 * 50 + 20 * 80) / 60, abs=0.01)
+    assert health.confidence == pytest.approx(60 / 70, abs=1e-4)
+
+
+def test_contributions_add_up_to_the_score(make_customer):
     weights = default_weights()
-    signals = [
-        sig("usage.active_days_30d", 33.3),
-        sig("usage.volume_trend_14d", 71.9),
-        sig("usage.breadth_30d", 12.0),
-        sig("engagement.recency_days", 98.7),
-        sig("billing.mrr", 55.5),
-        sig("support.open_cases", 3.0),
-    ]
-    result = compute_score(signals, weights)
-    assert sum(item["contribution"] for item in result.signals) == pytest.approx(result.score, abs=1e-9)
-    exact = sum(weights[s["key"]] * s["score"] for s in signals) / sum(weights[s["key"]] for s in signals)
-    assert result.score == pytest.approx(exact, abs=0.02)
+    scores = {
+        "billing.mrr": 33.3,
+        "billing.overdue_amount": 71.9,
+        "billing.failed_payments_90d": 12.0,
+        "engagement.open_deal_amount": 98.7,
+        "support.open_cases": 55.5,
+        "support.high_priority_open_cases": 3.0,
+    }
+    health = _scored(make_customer(), weights, scores)
+    signals = stored_signals(health)
+    assert sum(item["contribution"] for item in signals) == pytest.approx(health.score, abs=1e-9)
+    exact = sum(weights[key] * score for key, score in scores.items()) / sum(weights[key] for key in scores)
+    assert health.score == pytest.approx(exact, abs=0.02)
 
 
 def test_no_signals_means_null_score_and_unknown_status(make_customer):

@@ -1,4 +1,5 @@
-"""Each event signal's computation, at the edges of its window."""
+"""Each event signal's computation, at the edges of its window (the production rescore, read back
+as the API explains it)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,27 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from health.compute import event_aggregates
-from health.signals import EventAggregates, event_signals, recency_score
+from health.models import CustomerHealth
+from health.representation import stored_signals
+from health.rescore import rescore
+from health.services import health_model_current
 from tests.health.conftest import add_events
 
 NOW = timezone.now().replace(microsecond=0)
 
 
 def signals_of(customer, as_of=NOW) -> dict[str, dict]:
-    agg = event_aggregates(workspace_id=customer.workspace_id, as_of=as_of, customer_ids=[customer.id])
-    return {signal["key"]: signal for signal in event_signals(agg[customer.id], as_of)}
+    model = health_model_current(workspace_id=customer.workspace_id)
+    assert (
+        rescore(workspace_id=customer.workspace_id, model=model, customer_ids=[customer.id], as_of=as_of) == 1
+    )
+    row = CustomerHealth.objects.get(customer_id=customer.id)
+    return {signal["key"]: signal for signal in stored_signals(row) if signal["source"] == "events"}
+
+
+def _score(customer, key: str) -> tuple:
+    signal = signals_of(customer)[key]
+    return signal["value"], signal["score"]
 
 
 def test_active_days_counts_days_inside_the_30_day_window_only(make_customer):
@@ -38,9 +50,12 @@ def test_active_days_counts_days_inside_the_30_day_window_only(make_customer):
     assert signal["score"] == pytest.approx(100 * (2 + len(days)) / 20, abs=0.01)
 
 
-def test_active_days_score_is_full_from_20_days():
-    assert event_signals(EventAggregates(active_days=20, last_event_at=NOW), NOW)[0]["score"] == 100.0
-    assert event_signals(EventAggregates(active_days=10, last_event_at=NOW), NOW)[0]["score"] == 50.0
+def test_active_days_score_is_full_from_20_days(make_customer):
+    twenty, ten = make_customer(), make_customer()
+    add_events(twenty, [NOW - timedelta(days=day, hours=1) for day in range(20)])
+    add_events(ten, [NOW - timedelta(days=day, hours=1) for day in range(0, 20, 2)])
+    assert _score(twenty, "usage.active_days_30d")[1] == 100.0
+    assert _score(ten, "usage.active_days_30d")[1] == 50.0
 
 
 def test_volume_trend_compares_last_14_days_with_the_previous_14(make_customer):
@@ -54,15 +69,21 @@ def test_volume_trend_compares_last_14_days_with_the_previous_14(make_customer):
     assert signal["score"] == 0.0  # half the volume or less scores 0
 
 
-def test_volume_trend_without_previous_volume():
-    new = event_signals(EventAggregates(recent_14d=3, previous_14d=0, last_event_at=NOW), NOW)[1]
-    silent = event_signals(EventAggregates(recent_14d=0, previous_14d=0, last_event_at=NOW), NOW)[1]
-    growing = event_signals(EventAggregates(recent_14d=30, previous_14d=10, last_event_at=NOW), NOW)[1]
-    assert (new["value"], new["score"]) == (None, 100.0)
-    assert (silent["value"], silent["score"]) == (None, 0.0)
-    assert (growing["value"], growing["score"]) == (300.0, 100.0)
-    falling = event_signals(EventAggregates(recent_14d=75, previous_14d=100, last_event_at=NOW), NOW)[1]
-    assert (falling["value"], falling["score"]) == (75.0, 50.0)
+def _volumes(customer, recent: int, previous: int) -> None:
+    add_events(customer, [NOW - timedelta(days=2, minutes=n) for n in range(recent)])
+    add_events(customer, [NOW - timedelta(days=20, minutes=n) for n in range(previous)])
+
+
+def test_volume_trend_without_previous_volume(make_customer):
+    new, silent, growing, falling = (make_customer() for _ in range(4))
+    _volumes(new, 3, 0)
+    add_events(silent, [NOW - timedelta(days=29)])  # in the window, before both halves
+    _volumes(growing, 30, 10)
+    _volumes(falling, 75, 100)
+    assert _score(new, "usage.volume_trend_14d") == (None, 100.0)
+    assert _score(silent, "usage.volume_trend_14d") == (None, 0.0)
+    assert _score(growing, "usage.volume_trend_14d") == (300.0, 100.0)
+    assert _score(falling, "usage.volume_trend_14d") == (75.0, 50.0)
 
 
 def test_breadth_counts_distinct_types_in_30_days(make_customer):
@@ -93,23 +114,22 @@ def test_recency_reaches_back_beyond_the_window(make_customer):
     assert signals["usage.active_days_30d"]["value"] == 0.0
 
 
-def test_recency_curve_edges():
-    assert recency_score(0) == 100.0
-    assert recency_score(1.0) == 100.0
-    assert recency_score(15.5) == 50.0
-    assert recency_score(30.0) == 0.0
-    assert recency_score(45.0) == 0.0
+@pytest.mark.parametrize(
+    ("days", "value", "score"),
+    [(0.001, 0.0, 100.0), (1.0, 1.0, 100.0), (15.5, 15.5, 50.0), (30.0, 30.0, 0.0), (45.0, 45.0, 0.0)],
+)
+def test_recency_curve_edges(make_customer, days, value, score):
+    customer = make_customer()
+    add_events(customer, [NOW - timedelta(days=days)])
+    assert _score(customer, "engagement.recency_days") == (value, score)
 
 
 def test_events_after_the_computation_time_are_ignored(make_customer):
     customer = make_customer()
     add_events(customer, [NOW + timedelta(hours=1)])
-    aggregates = event_aggregates(workspace_id=customer.workspace_id, as_of=NOW, customer_ids=[customer.id])
-    assert event_signals(aggregates[customer.id], NOW) == []
+    assert signals_of(customer) == {}
 
 
 def test_customer_without_events_has_no_event_signals(make_customer):
     customer = make_customer()
-    aggregates = event_aggregates(workspace_id=customer.workspace_id, as_of=NOW)
-    assert aggregates[customer.id].last_event_at is None
-    assert event_signals(aggregates[customer.id], NOW) == []
+    assert signals_of(customer) == {}
