@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-_QUANTUM = {2: Decimal("0.01"), 4: Decimal("0.0001")}
+_QUANTUM = {2: Decimal("0.01"), 3: Decimal("0.001"), 4: Decimal("0.0001")}
 
 
 def round_half_up(value: float, digits: int) -> float:
