@@ -284,6 +284,13 @@ def _fold_auc(
     return auc(composite[present], churned[test][present])
 
 
+def proposed_scores(fit: ModelFit, observations: Observations) -> np.ndarray:
+    """The proposal's composite of each row (NaN: unscored), as the applied model would score it."""
+    flipped = np.array([key in fit.flipped for key in observations.keys], dtype=bool)
+    weights = np.array([fit.weights.get(key, 0.0) for key in observations.keys])
+    return composite_scores(_oriented(observations.scores, flipped), weights)
+
+
 def current_model_auc(observations: Observations, weights: Mapping[str, float]) -> float | None:
     """AUC of the current model's composite on the same rows (rows it cannot score left out).
     Equal to the stored score's AUC when the rows hold every signal the model weighs."""
