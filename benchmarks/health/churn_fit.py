@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 # The health modules used here are pure (no model import), so no Django setup is needed.
-from health.evaluation import auc, average_ranks  # noqa: E402
+from health.evaluation import auc, average_ranks, backtest_result  # noqa: E402
 from health.fitting import customer_folds, fit_model, observations_from_rows, proposed_scores  # noqa: E402
 from health.scoring import compute_score  # noqa: E402
 from health.signals import EventAggregates, default_weights, event_signals  # noqa: E402
@@ -262,13 +262,21 @@ def main() -> None:
     )
     print(f"  flipped: {', '.join(fit.flipped) or 'none'}; thresholds {fit.thresholds}")
     print("  weights: " + ", ".join(f"{key} {weight:.1f}" for key, weight in fit.weights.items()))
-    at_risk = composite < fit.thresholds["at_risk"]
-    healthy = composite >= fit.thresholds["healthy"]
-    print(
-        f"  churn rate at_risk {fit_input.churned[at_risk].mean():.3f} ({int(at_risk.sum()):,}), "
-        f"healthy {fit_input.churned[healthy].mean():.3f} ({int(healthy.sum()):,}), "
-        f"overall {fit.overall_churn_rate:.3f}"
+    started = time.perf_counter()
+    backtest = backtest_result(
+        composite,
+        fit_input.churned,
+        healthy=fit.thresholds["healthy"],
+        at_risk=fit.thresholds["at_risk"],
+        signals={key: fit_input.scores[:, index] for index, key in enumerate(fit_input.keys)},
     )
+    rates = backtest["churn_rate_by_status"]
+    print(
+        f"  backtest measures of the proposal ({time.perf_counter() - started:.2f} s): "
+        f"lift_bottom_decile {backtest['lift_bottom_decile']}, churn rate "
+        + ", ".join(f"{status} {row['churn_rate']} ({row['customers']:,})" for status, row in rates.items())
+    )
+    print("  signal AUCs: " + ", ".join(f"{key} {row['auc']}" for key, row in backtest["signals"].items()))
     if not math.isfinite(fit.cv_auc or math.nan):
         raise SystemExit("the fit measured no cv_auc")
 
