@@ -45,6 +45,16 @@ class ChurnDataError(Exception):
         self.message = message
 
 
+def require_churners_and_stayers(churned: np.ndarray) -> None:
+    """No ranking can be judged without both: raise the job's error."""
+    if not churned.any():
+        raise ChurnDataError(
+            "no_churn", "No observed customer churned within the horizon of any observation date."
+        )
+    if churned.all():
+        raise ChurnDataError("no_stayers", "Every observed customer churned: there is no stayer to compare.")
+
+
 def _arrays(scores: Sequence[float] | np.ndarray, churned: Sequence[bool] | np.ndarray):
     values = np.asarray(scores, dtype=float)
     labels = np.asarray(churned, dtype=bool)
@@ -154,16 +164,10 @@ def backtest_result(
     at_risk: float,
     signals: Mapping[str, Sequence[float] | np.ndarray] | None = None,
 ) -> dict:
-    """The result fields of a backtest, rounded for the API. Raises ChurnDataError when the
-    observations hold no churn (or nothing but churn): no ranking can be judged then."""
+    """The result fields of a backtest, rounded for the API (ChurnDataError without both classes)."""
     values, labels = _arrays(scores, churned)
+    require_churners_and_stayers(labels)
     churners = int(labels.sum())
-    if churners == 0:
-        raise ChurnDataError(
-            "no_churn", "No observed customer churned within the horizon of any observation date."
-        )
-    if churners == len(labels):
-        raise ChurnDataError("no_stayers", "Every observed customer churned: there is no stayer to compare.")
     evaluated = {}
     for key, signal_values in sorted((signals or {}).items()):
         row = signal_evaluation(signal_values, labels)

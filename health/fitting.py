@@ -45,7 +45,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from health.evaluation import ChurnDataError, auc
+from health.evaluation import ChurnDataError, auc, require_churners_and_stayers
 from health.rounding import round_half_up
 
 RANDOM_STATE = 0
@@ -216,15 +216,6 @@ def customer_folds(customer_ids: np.ndarray, churned: np.ndarray) -> list[tuple[
     return list(splitter.split(np.zeros(len(churned)), churned, groups=customer_ids))
 
 
-def _check_labels(churned: np.ndarray) -> None:
-    if not churned.any():
-        raise ChurnDataError(
-            "no_churn", "No observed customer churned within the horizon of any observation date."
-        )
-    if churned.all():
-        raise ChurnDataError("no_stayers", "Every observed customer churned: there is no stayer to compare.")
-
-
 def fit_model(
     observations: Observations,
     *,
@@ -240,7 +231,7 @@ def fit_model(
     scores = observations.scores[scored]
     churned = observations.churned[scored]
     customer_ids = observations.customer_ids[scored]
-    _check_labels(churned)
+    require_churners_and_stayers(churned)
     start = _start_weights(keys, current_weights)
     folds = customer_folds(customer_ids, churned)
 

@@ -178,3 +178,9 @@ def test_backtest_without_churn_fails_with_a_clear_error():
         backtest_result([10, 20], [False, False], healthy=70, at_risk=40)
     assert raised.value.code == "no_churn"
     assert "No observed customer churned" in raised.value.message
+
+
+def test_backtest_where_everyone_churned_fails_with_a_clear_error():
+    with pytest.raises(ChurnDataError) as raised:
+        backtest_result([10, 20], [True, True], healthy=70, at_risk=40)
+    assert raised.value.code == "no_stayers"
