@@ -1,14 +1,36 @@
-from __future__ import annotations
+"""Staff customer pages: a list a CSM can scan (health badge, score, 7-day change, MRR, last
+activity) with owner/plan/stage/health filters and CSV export, and a customer page that opens on
+its health. Writes go through customers.services, like the API's."""
 
-import json
+from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from customers import services
 from customers.models import Customer
+from health import insights
+from perly import admin_ui
 from perly.errors import ApiError
+
+CSV_HEADER = (
+    "id",
+    "name",
+    "owner",
+    "plan",
+    "lifecycle_stage",
+    "health_status",
+    "health_score",
+    "score_7d_ago",
+    "mrr",
+    "currency",
+    "last_activity_at",
+    "workspace",
+)
 
 
 class CustomerForm(forms.ModelForm):
@@ -17,43 +39,123 @@ class CustomerForm(forms.ModelForm):
         fields = ("workspace", *services.WRITABLE_FIELDS)
 
 
+class DroppedFilter(admin.SimpleListFilter):
+    title = "score dropped in the last 7 days"
+    parameter_name = "dropped_7d"
+
+    def lookups(self, request, model_admin):
+        return (("any", "any drop"), ("10", "by 10 points or more"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "any":
+            return queryset.filter(health_score__lt=F("score_7d_ago"))
+        if self.value() == "10":
+            return queryset.filter(health_score__lte=F("score_7d_ago") - 10)
+        return queryset
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     form = CustomerForm
-    list_display = (
-        "name",
-        "email",
-        "domain",
+    list_display = ("name", "owner_short", "plan", "stage", "health", "mrr_display", "last_activity")
+    list_filter = (
+        ("owner", admin.AllValuesFieldListFilter),
         "plan",
         "lifecycle_stage",
         "health_status",
-        "health_score",
+        DroppedFilter,
         "workspace",
-        "created_at",
     )
-    list_filter = ("lifecycle_stage", "plan", "health_status", "workspace")
-    search_fields = ("=id", "name", "email", "domain", "external_id")
-    readonly_fields = (
-        "id",
-        "health_score",
-        "health_status",
-        "health_computed_at",
-        "health_breakdown",
-        "metadata_pretty",
-        "created_at",
-        "updated_at",
-    )
+    search_fields = ("=id", "name", "email", "domain", "external_id", "owner")
+    readonly_fields = ("id", "created_at", "updated_at")
+    actions = ["export_csv"]
     show_full_result_count = False
+    list_per_page = 50
 
-    @admin.display(description="health")
-    def health_breakdown(self, customer: Customer):
-        from health.admin import customer_health_panel
+    def get_queryset(self, request):
+        return insights.customers_with_health_columns(
+            super().get_queryset(request).select_related("workspace")
+        )
 
-        return customer_health_panel(customer)
+    def get_fieldsets(self, request, obj=None):
+        details = ("name", "email", "domain", "external_id", "plan", "owner", "lifecycle_stage", "metadata")
+        if obj is None:
+            return ((None, {"fields": ("workspace", *details)}),)
+        return (
+            ("Customer", {"fields": details}),
+            ("Record", {"fields": ("id", "workspace", "created_at", "updated_at"), "classes": ("collapse",)}),
+        )
 
-    @admin.display(description="metadata")
-    def metadata_pretty(self, customer: Customer):
-        return format_html("<pre>{}</pre>", json.dumps(customer.metadata or {}, indent=2, sort_keys=True))
+    def get_readonly_fields(self, request, obj=None):
+        # A customer never moves to another workspace (tenant): fixed once created.
+        return self.readonly_fields if obj is None else (*self.readonly_fields, "workspace")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        customer = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if customer is not None:
+            from health.admin import customer_health_panel
+
+            extra.update(health_panel=customer_health_panel(customer), recent_events=_recent_events(customer))
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    @admin.display(description="owner", ordering="owner")
+    def owner_short(self, customer: Customer):
+        if not customer.owner:
+            return "—"
+        return format_html('<span title="{}">{}</span>', customer.owner, customer.owner.split("@")[0])
+
+    @admin.display(description="stage", ordering="lifecycle_stage")
+    def stage(self, customer: Customer):
+        return customer.lifecycle_stage or "—"
+
+    @admin.display(description="health", ordering="health_score")
+    def health(self, customer: Customer):
+        delta = None
+        if customer.health_score is not None and customer.score_7d_ago is not None:
+            delta = customer.health_score - customer.score_7d_ago
+        return format_html(
+            '<span class="perly-health-cell">{}<span class="perly-score">{}</span>{}</span>',
+            admin_ui.status_badge(customer.health_status),
+            admin_ui.score_text(customer.health_score, missing="—"),
+            admin_ui.change_arrow(delta),
+        )
+
+    @admin.display(description="MRR", ordering="mrr")
+    def mrr_display(self, customer: Customer):
+        return format_html(
+            '<span class="perly-num">{}</span>', admin_ui.money(customer.mrr, customer.mrr_unit)
+        )
+
+    @admin.display(description="last activity", ordering="last_activity_at")
+    def last_activity(self, customer: Customer):
+        when = customer.last_activity_at
+        if when is None:
+            return "never"
+        days = (timezone.now() - when).days
+        text = "today" if days < 1 else f"{days} d ago"
+        return format_html('<span title="{}">{}</span>', when.strftime("%Y-%m-%d %H:%M UTC"), text)
+
+    @admin.action(description="Export selected customers as CSV")
+    def export_csv(self, request, queryset):
+        rows = (
+            (
+                c.id,
+                c.name,
+                c.owner,
+                c.plan,
+                c.lifecycle_stage,
+                c.health_status,
+                c.health_score,
+                c.score_7d_ago,
+                c.mrr,
+                c.mrr_unit,
+                c.last_activity_at,
+                c.workspace.slug,
+            )
+            for c in queryset.order_by("name", "id")
+        )
+        return admin_ui.csv_response(f"customers-{timezone.now():%Y-%m-%d}.csv", CSV_HEADER, rows)
 
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data.get(name) for name in services.WRITABLE_FIELDS}
@@ -81,3 +183,28 @@ class CustomerAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for customer in queryset:
             services.customer_delete(workspace_id=customer.workspace_id, customer_id=customer.pk)
+
+
+def _recent_events(customer: Customer):
+    events = insights.recent_events(customer_id=customer.id)
+    all_url = reverse("admin:events_event_changelist") + f"?q={customer.id}"
+    if not events:
+        return format_html('<p class="perly-muted">{}</p>', "No events yet.")
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                event.timestamp.strftime("%Y-%m-%d %H:%M"),
+                event.type,
+                (event.properties or {}).get("user_id") or "—",
+            )
+            for event in events
+        ),
+    )
+    return format_html(
+        '<table class="perly-table"><thead><tr><th>when (UTC)</th><th>type</th><th>user</th></tr></thead>'
+        '<tbody>{}</tbody></table><p><a href="{}">All events of this customer →</a></p>',
+        rows,
+        all_url,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,33 +15,40 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from customers.models import Customer
-from health import charts, selectors, services
+from health import charts, dashboard, insights, selectors, services
 from health.models import CustomerHealth, HealthModel, HealthSnapshot
+from perly import admin_ui
 from perly.errors import ApiError
 from perly.models import Workspace
 
+CHART_DAYS = 90
+DASHBOARD_ROWS = 50
+
 
 def customer_health_panel(customer: Customer) -> SafeString:
-    """Score, status, signal breakdown and a 90-day chart, for the customer admin page."""
+    """The customer page's first section: score, badge, 7/30-day changes, the top reasons in
+    words, the score chart and the signal table with contributions."""
     if customer.pk is None:
-        return format_html("{}", "—")
+        return format_html("{}", "Scored once the customer has events or integration data.")
     health = selectors.customer_health(customer=customer)
     model = services.health_model_current(workspace_id=customer.workspace_id)
-    end = timezone.now().date()
     points = list(
-        HealthSnapshot.objects.filter(customer_id=customer.id, date__gt=end - timedelta(days=90))
-        .order_by("date")
-        .values_list("date", "score")
+        HealthSnapshot.objects.filter(
+            customer_id=customer.id, date__gt=timezone.now().date() - timedelta(days=CHART_DAYS)
+        ).values_list("date", "score")
     )
+    medians = insights.signal_medians(workspace_id=customer.workspace_id) if health["signals"] else {}
+    reasons = insights.weakest_against_median(health["signals"], medians)
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        '<tr><td>{}</td><td class="perly-num">{}</td><td class="perly-num">{}</td>'
+        '<td class="perly-num">{}</td><td class="perly-num">{}</td><td class="perly-num">{}</td></tr>',
         (
             (
                 s["label"],
-                s["key"],
-                "—" if s["value"] is None else f"{s['value']:g} {s['unit']}",
-                f"{s['score']:g}",
+                "—" if s["value"] is None else f"{s['value']:g} {s['unit']}".strip(),
+                f"{s['score']:.0f}",
+                "—" if s["key"] not in medians else f"{medians[s['key']]:.0f}",
                 f"{s['weight']:g}",
                 f"{s['contribution']:.2f}",
             )
@@ -48,16 +56,27 @@ def customer_health_panel(customer: Customer) -> SafeString:
         ),
     )
     return format_html(
-        "<div><p>Score <b>{}</b> — {} (confidence {}, model v{}, computed {})</p>"
-        "<table><thead><tr><th>signal</th><th>key</th><th>value</th><th>score</th><th>weight</th>"
-        "<th>contribution</th></tr></thead><tbody>{}</tbody></table><p>Last 90 days</p>{}</div>",
-        "—" if health["score"] is None else health["score"],
-        charts.status_badge(health["status"]),
-        health["confidence"],
+        '<div class="perly-health"><div class="perly-headline">'
+        '<div><span class="perly-big">{}</span> {}</div>'
+        "<p>7 days: {} &nbsp; 30 days: {}</p>"
+        '<p class="perly-muted">confidence {} · model v{} · computed {}</p>'
+        '<p><b>Why</b> (weakest against the workspace median):</p><ul class="perly-reasons">{}</ul></div>'
+        "<div>{}</div></div>"
+        '<table class="perly-table"><thead><tr><th>signal</th><th class="perly-num">value</th>'
+        '<th class="perly-num">score</th><th class="perly-num">workspace median</th>'
+        '<th class="perly-num">weight</th><th class="perly-num">contribution</th></tr></thead>'
+        "<tbody>{}</tbody></table>",
+        admin_ui.score_text(health["score"], missing="—"),
+        admin_ui.status_badge(health["status"]),
+        admin_ui.change_arrow(health["change_7d"]),
+        admin_ui.change_arrow(health["change_30d"]),
+        f"{health['confidence']:.0%}",
         health["model_version"],
-        health["computed_at"] or "never",
-        rows,
-        charts.score_chart(points, end=end, healthy=model.healthy_threshold, at_risk=model.at_risk_threshold),
+        (health["computed_at"] or "never").replace("T", " ").replace("Z", " UTC"),
+        format_html_join("", "<li>{}</li>", ((insights.reason_text(r),) for r in reasons))
+        or format_html("<li>{}</li>", "no signals yet"),
+        charts.score_chart(points, healthy=model.healthy_threshold, at_risk=model.at_risk_threshold),
+        rows or format_html('<tr><td colspan="6">{}</td></tr>', "No signals yet."),
     )
 
 
@@ -148,25 +167,71 @@ class HealthModelAdmin(admin.ModelAdmin):
             "workspaces": workspaces,
             "selected": selected,
         }
-        if selected is not None:
-            model = services.health_model_current(workspace_id=selected.id)
-            summary = selectors.health_summary(
-                workspace_id=selected.id, plan=None, owner=None, lifecycle_stage=None
+        if selected is None:
+            return TemplateResponse(request, "admin/health/dashboard.html", context)
+        model = services.health_model_current(workspace_id=selected.id)
+        choices = dashboard.segment_choices(workspace_id=selected.id)
+        segment = {
+            name: request.GET[name] if request.GET.get(name) in choices[name] else None
+            for name in dashboard.SEGMENT_FIELDS
+        }
+        if request.GET.get("export") == "csv":
+            rows = dashboard.at_risk_export(workspace_id=selected.id, model=model, segment=segment)
+            return admin_ui.csv_response(
+                f"at-risk-{selected.slug}-{timezone.now():%Y-%m-%d}.csv", AT_RISK_CSV_HEADER, _csv_rows(rows)
             )
-            at_risk, _ = selectors.at_risk_page(
-                workspace_id=selected.id, threshold=model.at_risk_threshold, dropped_after=None, limit=50
-            )
-            rows = selectors.at_risk_rows(customers=at_risk, threshold=model.at_risk_threshold)
-            for row in rows:
-                row["url"] = reverse("admin:customers_customer_change", args=[row["customer"]["id"]])
-                row["weakest"] = ", ".join(s["label"] for s in row["weakest_signals"])
-            context.update(
-                model=model,
-                summary=summary,
-                histogram=charts.histogram(summary["distribution"]),
-                at_risk=rows,
-            )
+        summary = selectors.health_summary(workspace_id=selected.id, **segment)
+        rows, has_more = dashboard.at_risk_table(
+            workspace_id=selected.id, model=model, segment=segment, limit=DASHBOARD_ROWS
+        )
+        for row in rows:
+            row["url"] = reverse("admin:customers_customer_change", args=[row["customer"]["id"]])
+            row["mrr_text"] = admin_ui.money(row["mrr"], row["mrr_unit"])
+            row["weakest_text"] = "; ".join(insights.reason_text(s) for s in row["weakest"]) or "no signals"
+        query = {name: value for name, value in segment.items() if value is not None}
+        context.update(
+            model=model,
+            summary=summary,
+            histogram=charts.histogram(summary["distribution"]),
+            at_risk=rows,
+            at_risk_more=has_more,
+            choices=choices,
+            segment=segment,
+            export_query=urlencode({"workspace": selected.id, **query, "export": "csv"}),
+        )
         return TemplateResponse(request, "admin/health/dashboard.html", context)
+
+
+AT_RISK_CSV_HEADER = (
+    "customer_id",
+    "name",
+    "owner",
+    "plan",
+    "lifecycle_stage",
+    "mrr",
+    "currency",
+    "score",
+    "score_7d_ago",
+    "dropped_on",
+    "weakest_signals",
+)
+
+
+def _csv_rows(rows: list[dict]):
+    for row in rows:
+        yield (
+            row["customer"]["id"],
+            row["customer"]["name"],
+            row["owner"],
+            row["plan"],
+            row["lifecycle_stage"],
+            row["mrr"],
+            row["mrr_unit"],
+            row["score"],
+            row["previous_score"],
+            row["dropped_on"],
+            "; ".join(signal["label"] for signal in row["weakest"]),
+        )
 
 
 @admin.register(CustomerHealth)

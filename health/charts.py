@@ -7,79 +7,94 @@ from datetime import date, timedelta
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-_BAND = (("#e8f5e9", 70, 100), ("#fffde7", 40, 70), ("#ffebee", 0, 40))
+_BANDS = ("#e8f5e9", "#fff8e1", "#ffebee")  # healthy, neutral, at risk
+_TICKS = 6
+
+
+def _tick_days(first: date, last: date) -> list[date]:
+    """About six evenly spaced dates from first to last, both ends included."""
+    span = (last - first).days
+    if span == 0:
+        return [first]
+    step = max(1, round(span / (_TICKS - 1)))
+    days = [first + timedelta(days=offset) for offset in range(0, span, step)]
+    if (last - days[-1]).days < step / 2 and len(days) > 1:
+        days.pop()  # too close to the last label to read
+    return [*days, last]
 
 
 def score_chart(
     points: list[tuple[date, float | None]],
     *,
-    end: date,
-    days: int = 90,
-    width: int = 600,
-    height: int = 160,
+    width: int = 640,
+    height: int = 200,
     healthy: float = 70.0,
     at_risk: float = 40.0,
 ) -> SafeString:
-    """A line of daily scores over the last `days` days with the status bands behind it."""
-    start = end - timedelta(days=days - 1)
-    pad = 24
+    """Daily scores from the first snapshot to the last, with the status bands behind them,
+    dated ticks, and a point per day whose <title> is its date and score (the hover text)."""
+    points = sorted((day, score) for day, score in points)
+    if not points:
+        return format_html('<p class="perly-muted">{}</p>', "No score history yet.")
+    first, last = points[0][0], points[-1][0]
+    span = max((last - first).days, 1)
+    left, right, top, bottom = 34, 12, 10, 26
 
     def x(day: date) -> float:
-        return pad + (width - 2 * pad) * (day - start).days / max(days - 1, 1)
+        if first == last:
+            return left + (width - left - right) / 2
+        return left + (width - left - right) * (day - first).days / span
 
     def y(score: float) -> float:
-        return height - pad - (height - 2 * pad) * score / 100.0
+        return top + (height - top - bottom) * (100.0 - score) / 100.0
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="Health score, last {days} days">'
+        f'<svg class="perly-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="Health score from {first.isoformat()} to {last.isoformat()}">'
     ]
     for color, low, high in (
-        (_BAND[0][0], healthy, 100),
-        (_BAND[1][0], at_risk, healthy),
-        (_BAND[2][0], 0, at_risk),
+        (_BANDS[0], healthy, 100),
+        (_BANDS[1], at_risk, healthy),
+        (_BANDS[2], 0, at_risk),
     ):
         parts.append(
-            f'<rect x="{pad}" y="{y(high):.1f}" width="{width - 2 * pad}" '
+            f'<rect class="perly-band" x="{left}" y="{y(high):.1f}" width="{width - left - right}" '
             f'height="{y(low) - y(high):.1f}" fill="{color}"/>'
         )
-    for value in (0, 40, 70, 100):
-        parts.append(f'<text x="2" y="{y(value) + 4:.1f}" font-size="10" fill="#666">{value}</text>')
+    for value in sorted({0.0, float(at_risk), float(healthy), 100.0}):
+        parts.append(
+            f'<text x="{left - 4}" y="{y(value) + 3:.1f}" font-size="10" fill="#666" text-anchor="end">'
+            f"{value:g}</text>"
+        )
+    for day in _tick_days(first, last):
+        parts.append(
+            f'<g class="perly-tick" data-date="{day.isoformat()}">'
+            f'<line x1="{x(day):.1f}" x2="{x(day):.1f}" y1="{height - bottom}" y2="{height - bottom + 4}" '
+            f'stroke="#999"/><text x="{x(day):.1f}" y="{height - 8}" font-size="10" fill="#666" '
+            f'text-anchor="middle">{escape(day.strftime("%b %-d"))}</text></g>'
+        )
     segment: list[str] = []
-    segments: list[list[str]] = []
-    for day, score in sorted(points):
-        if day < start or day > end:
-            continue
+    for day, score in points:
         if score is None:
-            if segment:
-                segments.append(segment)
+            parts.append(_polyline(segment))
             segment = []
             continue
         segment.append(f"{x(day):.1f},{y(score):.1f}")
-    if segment:
-        segments.append(segment)
-    for line in segments:
-        if len(line) == 1:
-            cx, cy = line[0].split(",")
-            parts.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="#1565c0"/>')
-        else:
+    parts.append(_polyline(segment))
+    for day, score in points:
+        if score is not None:
             parts.append(
-                f'<polyline fill="none" stroke="#1565c0" stroke-width="2" points="{" ".join(line)}"/>'
+                f'<circle class="perly-point" cx="{x(day):.1f}" cy="{y(score):.1f}" r="3" fill="#1565c0">'
+                f"<title>{day.isoformat()}: {score:.1f}</title></circle>"
             )
-    parts.append(
-        f'<text x="{pad}" y="{height - 4}" font-size="10" fill="#666">{escape(start.isoformat())}</text>'
-    )
-    parts.append(
-        f'<text x="{width - pad - 60}" y="{height - 4}" font-size="10" fill="#666">'
-        f"{escape(end.isoformat())}</text>"
-    )
-    if not segments:
-        parts.append(
-            f'<text x="{width / 2 - 40:.0f}" y="{height / 2:.0f}" font-size="12" fill="#666">'
-            "no history yet</text>"
-        )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (every dynamic part is a number or escaped)
+
+
+def _polyline(segment: list[str]) -> str:
+    if len(segment) < 2:
+        return ""
+    return f'<polyline fill="none" stroke="#1565c0" stroke-width="2" points="{" ".join(segment)}"/>'
 
 
 def histogram(buckets: list[dict], *, width: int = 600, height: int = 180) -> SafeString:
@@ -109,8 +124,3 @@ def histogram(buckets: list[dict], *, width: int = 600, height: int = 180) -> Sa
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (numbers only)
-
-
-def status_badge(status: str) -> SafeString:
-    colors = {"healthy": "#2e7d32", "neutral": "#f9a825", "at_risk": "#c62828"}
-    return format_html('<b style="color:{}">{}</b>', colors.get(status, "#666"), status)

@@ -176,12 +176,25 @@ def _median(customers) -> float | None:
 # --- At risk -----------------------------------------------------------------------------------
 
 
-def at_risk_queryset(*, workspace_id: str, threshold: float, dropped_after: date | None):
+def at_risk_queryset(
+    *, workspace_id: str, threshold: float, dropped_after: date | None, segment: dict | None = None
+):
     """Current scores below the threshold, on CustomerHealth so that (workspace, score, customer)
-    serves both the filter and the order: a page is an index range scan even with ties."""
+    serves both the filter and the order: a page is an index range scan even with ties.
+
+    `segment` (the admin dashboard's) narrows to customers with that plan, owner (any case) and
+    lifecycle_stage; a None value does not filter."""
     rows = CustomerHealth.objects.filter(
         workspace_id=workspace_id, score__lt=threshold, customer__deleted_at__isnull=True
     )
+    segment = segment or {}
+    for name, lookup in (
+        ("plan", "plan"),
+        ("owner", "owner__iexact"),
+        ("lifecycle_stage", "lifecycle_stage"),
+    ):
+        if segment.get(name) is not None:
+            rows = rows.filter(**{f"customer__{lookup}": segment[name]})
     if dropped_after is not None:
         # dropped_at >= D  <=>  some snapshot at/above the threshold is followed by no snapshot
         # below it before D (see at_risk_rows for how dropped_at is defined).
@@ -206,10 +219,13 @@ def at_risk_page(
     limit: int,
     cursor: tuple[float, str] | None = None,
     forward: bool = True,
+    segment: dict | None = None,
 ) -> tuple[list[Customer], bool]:
     """One page ordered by (score, customer id); `cursor` is the (score, id) to start after
     (forward) or end before. Returns (customers, has_more)."""
-    rows = at_risk_queryset(workspace_id=workspace_id, threshold=threshold, dropped_after=dropped_after)
+    rows = at_risk_queryset(
+        workspace_id=workspace_id, threshold=threshold, dropped_after=dropped_after, segment=segment
+    )
     ordering = ("score", "customer_id")
     if cursor is not None:
         # A row-value comparison, which both PostgreSQL and SQLite answer with an index range scan

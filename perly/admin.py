@@ -7,9 +7,6 @@ from perly.apikeys import api_key_create, api_key_revoke
 from perly.models import ApiKey, Workspace
 from perly.scopes import ALL_SCOPES, normalize_scopes
 
-admin.site.site_header = "Perly staff"
-admin.site.site_title = "Perly"
-
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):

@@ -1,7 +1,9 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class PerlyConfig(AppConfig):
+    default = True  # this module also holds PerlyAdminConfig
     name = "perly"
     verbose_name = "Perly platform"
 
@@ -14,3 +16,10 @@ class PerlyConfig(AppConfig):
             "perly.prune_idempotency_records",
             {"task": "perly.tasks.prune_idempotency_records", "schedule": 3600.0},
         )
+
+
+class PerlyAdminConfig(admin_apps.AdminConfig):
+    """The Django admin with Perly's site (perly.admin_site): app order, home, "View site"."""
+
+    default = False  # named explicitly in INSTALLED_APPS
+    default_site = "perly.admin_site.PerlyAdminSite"

@@ -32,7 +32,6 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -49,6 +48,8 @@ INSTALLED_APPS = [
     "health",
     "integrations",
     "webhooks",
+    # After the apps so that their admin templates (perly/templates/admin/...) override Django's.
+    "perly.apps.PerlyAdminConfig",
     "axes",
 ]
 

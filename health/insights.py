@@ -1,0 +1,87 @@
+"""Reads for the staff pages: the customer list's health columns, each signal's workspace median
+and the reasons behind a low score (a customer's signals furthest below those medians)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db.models import Aggregate, FloatField, OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from events.models import Event
+from health.models import EVENT_SIGNAL_PREFIXES, CustomerHealth, ExternalSignal, HealthSnapshot
+
+MRR_KEY = "billing.mrr"
+
+
+class Median(Aggregate):
+    """PostgreSQL's continuous median (Django ships no percentile aggregate)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def customers_with_health_columns(queryset: QuerySet, *, today: date | None = None) -> QuerySet:
+    """Customers annotated with score_7d_ago, mrr / mrr_unit (billing data, when an integration
+    wrote it) and last_activity_at (newest event): one indexed lookup each per listed row."""
+    week_ago = (today or timezone.now().date()) - timedelta(days=7)
+    mrr = ExternalSignal.objects.filter(customer_id=OuterRef("pk"), key=MRR_KEY)
+    return queryset.annotate(
+        score_7d_ago=Subquery(
+            HealthSnapshot.objects.filter(customer_id=OuterRef("pk"), date=week_ago).values("score")[:1]
+        ),
+        mrr=Subquery(mrr.values("value")[:1]),
+        mrr_unit=Subquery(mrr.values("unit")[:1]),
+        last_activity_at=Subquery(
+            Event.objects.filter(customer_id=OuterRef("pk")).order_by("-timestamp").values("timestamp")[:1]
+        ),
+    )
+
+
+def signal_medians(*, workspace_id: str) -> dict[str, float]:
+    """Each signal's median score over the workspace's scored customers, keyed by signal key."""
+    columns = {key: f"{prefix}_score" for key, prefix in EVENT_SIGNAL_PREFIXES.items()}
+    event_medians = CustomerHealth.objects.filter(workspace_id=workspace_id).aggregate(
+        **{f"m{index}": Median(column) for index, column in enumerate(columns.values())}
+    )
+    medians = {
+        key: event_medians[f"m{index}"]
+        for index, key in enumerate(columns)
+        if event_medians[f"m{index}"] is not None
+    }
+    external = (
+        ExternalSignal.objects.filter(workspace_id=workspace_id)
+        .values("key")
+        .annotate(median=Median("score"))
+        .values_list("key", "median")
+    )
+    medians.update(dict(external))
+    return medians
+
+
+def weakest_against_median(signals: list[dict], medians: dict[str, float], *, count: int = 2) -> list[dict]:
+    """The `count` signals furthest below the workspace median (ties: the lower score, then the
+    heavier weight). A signal without a median compares with 100 (nobody to compare with)."""
+
+    def gap(signal: dict) -> float:
+        return signal["score"] - medians.get(signal["key"], 100.0)
+
+    ranked = sorted(
+        signals,
+        key=lambda signal: (gap(signal), signal["score"], -(signal.get("weight") or 0.0), signal["key"]),
+    )
+    return [{**signal, "median": medians.get(signal["key"])} for signal in ranked[:count]]
+
+
+def reason_text(signal: dict) -> str:
+    """One sentence a CSM can repeat: the value, its score, and where the workspace stands."""
+    value = signal.get("value")
+    measured = "no value" if value is None else f"{value:g} {signal.get('unit') or ''}".strip()
+    median = signal.get("median")
+    versus = "" if median is None else f", workspace median {median:.0f}"
+    return f"{signal['label']}: {measured} (score {signal['score']:.0f}{versus})"
+
+
+def recent_events(*, customer_id: str, limit: int = 20) -> list[Event]:
+    return list(Event.objects.filter(customer_id=customer_id).order_by("-timestamp", "-id")[:limit])
