@@ -9,9 +9,9 @@ from perly.models import Workspace
 
 
 class Provider(models.TextChoices):
-    STRIPE = "stripe"
-    HUBSPOT = "hubspot"
-    SALESFORCE = "salesforce"
+    STRIPE = "stripe", "Stripe"
+    HUBSPOT = "hubspot", "HubSpot"
+    SALESFORCE = "salesforce", "Salesforce"
 
 
 class IntegrationStatus(models.TextChoices):

@@ -4,6 +4,7 @@ admin and the Celery tasks call these."""
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -104,6 +105,32 @@ def _queue_run(*, workspace_id: str, integration_id: str, trigger: str) -> SyncR
     return run
 
 
+PROVIDER_NAMES = {"stripe": "Stripe", "hubspot": "HubSpot", "salesforce": "Salesforce"}
+
+
+def credentials_check_error(provider: str, exc: CredentialsInvalid | ProviderError) -> ApiError:
+    """The one sentence a failed credentials check says, in the API's error and on the admin's
+    Connect page alike: the provider refused the credentials (with its own reason), or it could
+    not be reached. The second says nothing about why (no SDK text, nothing about the network)."""
+    name = PROVIDER_NAMES.get(provider, provider)
+    refused = isinstance(exc, CredentialsInvalid) or (
+        exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
+    )
+    if refused:
+        reason = re.sub(rf"^{name} answered \d+: ", "", exc.reason)  # the name is said once
+        return ApiError(
+            400,
+            "integration_credentials_invalid",
+            f"{name} refused these credentials: {reason}",
+            param="credentials",
+        )
+    return ApiError(
+        502,
+        "integration_provider_unavailable",
+        f"Could not reach {name} to check the credentials; nothing was saved. Try again in a few minutes.",
+    )
+
+
 def integration_create(
     *, workspace_id: str, provider: str, credentials: dict, config_data: dict
 ) -> Integration:
@@ -115,26 +142,8 @@ def integration_create(
     connector.caller.policy = check_retry_policy()
     try:
         connector.check()
-    except CredentialsInvalid as exc:
-        raise ApiError(
-            400,
-            "integration_credentials_invalid",
-            f"{provider} rejected these credentials: {exc.reason}",
-            param="credentials",
-        ) from None
-    except ProviderError as exc:
-        if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
-            raise ApiError(
-                400,
-                "integration_credentials_invalid",
-                f"{provider} rejected these credentials: {exc.reason}",
-                param="credentials",
-            ) from None
-        raise ApiError(
-            502,
-            "integration_provider_unavailable",
-            f"Could not reach {provider} to check the credentials ({exc.reason}). Retry shortly.",
-        ) from None
+    except (CredentialsInvalid, ProviderError) as exc:
+        raise credentials_check_error(provider, exc) from None
     finally:
         connector.close()
 

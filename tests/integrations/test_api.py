@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from integrations.models import Integration, SyncRun
@@ -45,10 +47,25 @@ def test_rejected_credentials_get_the_providers_reason_and_store_nothing(client,
     assert error["code"] == "integration_credentials_invalid"
     assert error["type"] == "invalid_request_error"
     assert error["param"] == "credentials"
-    assert error["message"].startswith(
-        "stripe rejected these credentials: Stripe answered 401: Invalid API Key"
-    )
+    assert error["message"].startswith("Stripe refused these credentials: Invalid API Key")
     assert "wrongwrong" not in response.content.decode()
+    assert Integration.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_unreachable_provider_gets_one_plain_sentence_and_stores_nothing(client):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with override_settings(STRIPE_API_BASE=f"http://127.0.0.1:{port}"):
+        response = connect(client, "stripe", {"api_key": STRIPE_KEY})
+
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "integration_provider_unavailable",
+        "Could not reach Stripe to check the credentials; nothing was saved. Try again in a few minutes.",
+    )
     assert Integration.objects.count() == 0
 
 

@@ -30,7 +30,7 @@ def test_credentials_are_checked_against_hubspot(client, fake_hubspot):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "integration_credentials_invalid"
     assert response.json()["error"]["message"] == (
-        "hubspot rejected these credentials: HubSpot answered 401: Authentication credentials not found. "
+        "HubSpot refused these credentials: Authentication credentials not found. "
         "This API supports OAuth 2.0 authentication."
     )
     assert _connect(client)["credentials"] == {"access_token": "…5555"}

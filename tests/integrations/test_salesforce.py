@@ -33,7 +33,7 @@ def test_credentials_are_checked_with_the_token_endpoint(client, fake_salesforce
 
     assert response.status_code == 400
     assert response.json()["error"]["message"] == (
-        "salesforce rejected these credentials: Salesforce answered 400: invalid client credentials"
+        "Salesforce refused these credentials: invalid client credentials"
     )
     body = _connect(client)
     assert body["credentials"] == {"client_id": "…0000", "client_secret": "…cdef"}
