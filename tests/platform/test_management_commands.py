@@ -156,3 +156,35 @@ def test_seed_demo_loads_once_and_prints_a_working_key_each_time():
         assert response.status_code == 200
         assert len(response.json()["data"]) == 3
     assert any(line.startswith("Admin:") for line in second)
+
+
+@pytest.mark.django_db
+def test_seed_demo_rerun_keeps_the_admin_password_and_prints_it_only_once(django_user_model):
+    first = run("seed_demo")
+    assert [line for line in first if line.startswith("Admin:")][0].split("password ")[1]
+    admin = django_user_model.objects.get(username="admin")
+    admin.set_password("my-own-chosen-password-42")
+    admin.save()
+
+    second = run("seed_demo")
+
+    assert django_user_model.objects.get(username="admin").check_password("my-own-chosen-password-42")
+    assert [line for line in second if line.startswith("Admin:")] == [
+        "Admin:   /admin/  user 'admin' (existing password kept; change it with `manage.py changepassword admin`)"
+    ]
+
+
+@pytest.mark.django_db
+def test_seed_demo_reads_like_a_book_of_business():
+    from customers.models import Customer
+    from health.models import ExternalSignal
+
+    run("seed_demo")
+    customers = list(Customer.objects.filter(workspace__slug="demo"))
+    scores = [c.health_score for c in customers if c.health_score is not None]
+    # Spread over the range: most score deciles used, no pile of one value (such as 0.0).
+    assert len({min(int(score // 10), 9) for score in scores}) >= 7
+    assert max(scores.count(score) for score in set(scores)) <= len(customers) // 10
+    assert all(c.owner and c.plan for c in customers)
+    mrr = ExternalSignal.objects.filter(customer__in=customers, key="billing.mrr", value__gt=0)
+    assert mrr.count() >= len(customers) * 0.8

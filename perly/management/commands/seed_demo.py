@@ -1,4 +1,5 @@
-"""Load the demo workspace once; every run prints a fresh working API key and admin login.
+"""Load the demo workspace once; every run prints a fresh working API key, and the admin login
+when this run created the admin (a rerun keeps the existing password).
 
 Each domain app may ship a `demo.py` with `seed(workspace)`; they run in dependency order.
 """
@@ -18,7 +19,8 @@ from perly.models import Workspace
 from perly.services import workspace_create
 
 DEMO_SLUG = "demo"
-DEMO_STEPS = ("customers", "events", "health", "webhooks", "integrations")
+# Billing (integrations) comes before health so that the backfilled scores include it.
+DEMO_STEPS = ("customers", "events", "integrations", "health", "webhooks")
 
 
 class Command(BaseCommand):
@@ -43,19 +45,23 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Demo workspace exists; reusing its data.")
 
-        password = secrets.token_urlsafe(12)
         users = get_user_model()
-        admin = users.objects.filter(username="admin").first()
-        if admin is None:
-            admin = users.objects.create_superuser("admin", "admin@perly-demo.io", password)
-        else:
-            admin.set_password(password)
-            admin.save(update_fields=["password"])
-        # The printed password must work now, even if earlier wrong guesses locked "admin" out.
-        axes_reset(username="admin")
+        password = None
+        if not users.objects.filter(username="admin").exists():
+            password = secrets.token_urlsafe(12)
+            users.objects.create_superuser("admin", "admin@perly-demo.io", password)
+            # The printed password must work now, even if earlier wrong guesses locked "admin" out.
+            axes_reset(username="admin")
 
         _, full_key = api_key_create(workspace=workspace, name="demo (seed_demo)", scopes="read,write")
         self.stdout.write("")
-        self.stdout.write("Admin:   /admin/  user 'admin'  password " + password)
+        if password is not None:
+            self.stdout.write("Admin:   /admin/  user 'admin'  password " + password)
+        else:
+            # Someone may have chosen their own password: a rerun never resets it.
+            self.stdout.write(
+                "Admin:   /admin/  user 'admin' (existing password kept; change it with "
+                "`manage.py changepassword admin`)"
+            )
         self.stdout.write("API key (workspace 'demo', read+write):")
         self.stdout.write(full_key)
