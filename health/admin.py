@@ -46,10 +46,10 @@ def customer_health_panel(customer: Customer) -> SafeString:
         (
             (
                 s["label"],
-                "—" if s["value"] is None else f"{s['value']:g} {s['unit']}".strip(),
+                admin_ui.measure(s["value"], s["unit"]),
                 f"{s['score']:.0f}",
                 "—" if s["key"] not in medians else f"{medians[s['key']]:.0f}",
-                f"{s['weight']:g}",
+                f"{s['weight']:.1f}",
                 f"{s['contribution']:.2f}",
             )
             for s in health["signals"]

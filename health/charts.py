@@ -66,12 +66,15 @@ def score_chart(
             f'<text x="{left - 4}" y="{y(value) + 3:.1f}" font-size="10" fill="#666" text-anchor="end">'
             f"{value:g}</text>"
         )
-    for day in _tick_days(first, last):
+    ticks = _tick_days(first, last)
+    for index, day in enumerate(ticks):
+        # The end labels align inwards so that they stay inside the chart.
+        anchor = "start" if index == 0 and len(ticks) > 1 else "end" if index == len(ticks) - 1 else "middle"
         parts.append(
             f'<g class="perly-tick" data-date="{day.isoformat()}">'
             f'<line x1="{x(day):.1f}" x2="{x(day):.1f}" y1="{height - bottom}" y2="{height - bottom + 4}" '
             f'stroke="#999"/><text x="{x(day):.1f}" y="{height - 8}" font-size="10" fill="#666" '
-            f'text-anchor="middle">{escape(day.strftime("%b %-d"))}</text></g>'
+            f'text-anchor="{anchor}">{escape(day.strftime("%b %-d"))}</text></g>'
         )
     segment: list[str] = []
     for day, score in points:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from events.models import Event
 from health.models import EVENT_SIGNAL_PREFIXES, CustomerHealth, ExternalSignal, HealthSnapshot
+from perly.admin_ui import measure
 
 MRR_KEY = "billing.mrr"
 
@@ -76,8 +77,7 @@ def weakest_against_median(signals: list[dict], medians: dict[str, float], *, co
 
 def reason_text(signal: dict) -> str:
     """One sentence a CSM can repeat: the value, its score, and where the workspace stands."""
-    value = signal.get("value")
-    measured = "no value" if value is None else f"{value:g} {signal.get('unit') or ''}".strip()
+    measured = "no value" if signal.get("value") is None else measure(signal["value"], signal.get("unit"))
     median = signal.get("median")
     versus = "" if median is None else f", workspace median {median:.0f}"
     return f"{signal['label']}: {measured} (score {signal['score']:.0f}{versus})"

@@ -30,9 +30,16 @@ def change_arrow(delta: float | None) -> SafeString:
     if delta is None:
         return format_html('<span class="perly-change perly-flat" title="{}">–</span>', "no score to compare")
     if abs(delta) < 0.05:
-        return format_html('<span class="perly-change perly-flat" title="unchanged">→ 0.0</span>')
+        return format_html('<span class="perly-change perly-flat" title="unchanged">→ {}</span>', "0.0")
     arrow, css = ("▲", "perly-up") if delta > 0 else ("▼", "perly-down")
     return format_html('<span class="perly-change {}">{} {}</span>', css, arrow, f"{delta:+.1f}")
+
+
+def measure(value: float | None, unit: str | None) -> str:
+    """A signal's value with its unit, to one decimal at most: "40.1 days", "3 users"."""
+    if value is None:
+        return "—"
+    return f"{round(value, 1):g} {unit or ''}".strip()
 
 
 def money(value: float | None, unit: str | None) -> str:
