@@ -22,6 +22,11 @@ from perly.errors import ApiError
 from perly.models import Workspace
 
 CHART_DAYS = 90
+SEGMENT_LABELS = (
+    ("plan", "Plan", "all plans"),
+    ("owner", "Owner", "all owners"),
+    ("lifecycle_stage", "Stage", "all stages"),
+)
 DASHBOARD_ROWS = 50
 
 
@@ -195,8 +200,10 @@ class HealthModelAdmin(admin.ModelAdmin):
             histogram=charts.histogram(summary["distribution"]),
             at_risk=rows,
             at_risk_more=has_more,
-            choices=choices,
-            segment=segment,
+            segment_filters=[
+                (name, label, everyone, choices[name], segment[name])
+                for name, label, everyone in SEGMENT_LABELS
+            ],
             export_query=urlencode({"workspace": selected.id, **query, "export": "csv"}),
         )
         return TemplateResponse(request, "admin/health/dashboard.html", context)

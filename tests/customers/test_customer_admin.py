@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from customers.models import Customer
@@ -10,7 +13,13 @@ from customers.models import Customer
 @pytest.fixture
 def customers(create):
     return [
-        create(name="Initech", plan="growth", lifecycle_stage="active", metadata={"region": "emea"}),
+        create(
+            name="Initech",
+            plan="growth",
+            lifecycle_stage="active",
+            owner="maya@acme.io",
+            metadata={"region": "emea"},
+        ),
         create(name="Globex", plan="starter", lifecycle_stage="trial", external_id="g1"),
     ]
 
@@ -24,6 +33,9 @@ def customers(create):
         ("?lifecycle_stage__exact=trial", ["Globex"], ["Initech"]),
         ("?plan__exact=growth", ["Initech"], ["Globex"]),
         ("?health_status__exact=healthy", [], ["Initech", "Globex"]),
+        ("?q=maya", ["Initech"], ["Globex"]),
+        ("?owner=maya%40acme.io", ["Initech"], ["Globex"]),
+        ("?dropped_7d=any", [], ["Initech", "Globex"]),
     ],
 )
 def test_list_search_and_filters(admin_client, customers, query, shown, hidden):
@@ -96,3 +108,25 @@ def test_delete_in_the_admin_hides_and_purges(admin_client, customers, client):
     response = admin_client.post(f"/admin/customers/customer/{customer_id}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert client.get(f"/v1/customers/{customer_id}").status_code == 404
+
+
+def test_workspace_is_read_only_once_created(admin_client, customers, other_workspace):
+    customer_id = customers[0]["id"]
+    page = admin_client.get(f"/admin/customers/customer/{customer_id}/change/").content.decode()
+    assert 'name="workspace"' not in page
+    admin_client.post(
+        f"/admin/customers/customer/{customer_id}/change/",
+        {"workspace": other_workspace.pk, "name": "Initech", "metadata": "{}"},
+    )
+    assert Customer.objects.get(pk=customer_id).workspace_id != other_workspace.pk
+
+
+def test_csv_export_keeps_formula_like_names_as_text(admin_client, create):
+    evil = create(name="=HYPERLINK(1)", owner="jon@acme.io")
+    response = admin_client.post(
+        "/admin/customers/customer/", {"action": "export_csv", "_selected_action": [evil["id"]]}
+    )
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:3] == ["id", "name", "owner"]
+    assert rows[1][:3] == [evil["id"], "'=HYPERLINK(1)", "jon@acme.io"]
