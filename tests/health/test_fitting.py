@@ -21,7 +21,7 @@ from health.fitting import (
     proposed_scores,
     thresholds_from_curve,
 )
-from health.scoring import compute_score
+from tests.health.oracle import compute_score
 
 
 def synthetic(customers: int = 300, dates: int = 3, seed: int = 1, missing: float = 0.0) -> Observations:
