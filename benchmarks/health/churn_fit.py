@@ -38,22 +38,31 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import django
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-# The health modules used here are pure (no model import), so no Django setup is needed.
+# The default model's formulas, in Python, live in the tests' oracle (the rescore itself is SQL).
+# The oracle imports Django models, so Django is set up; no database or Redis is contacted.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perly.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdef")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/perly_unused")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+django.setup()
+
 from health.evaluation import auc, average_ranks, backtest_result  # noqa: E402
 from health.fitting import customer_folds, fit_model, observations_from_rows, proposed_scores  # noqa: E402
-from health.scoring import compute_score  # noqa: E402
-from health.signals import EventAggregates, default_weights, event_signals  # noqa: E402
+from health.signals import default_weights  # noqa: E402
+from tests.health.oracle import EventAggregates, compute_score, event_signals  # noqa: E402
 
 DAYS = 182
 MONTH = 30
