@@ -23,6 +23,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -146,4 +147,17 @@ def test_every_operation_conforms_to_the_spec(case, fuzz_key):
         # after the first; a fresh key per case still exercises the idempotent path.
         case.headers["Idempotency-Key"] = uuid.uuid4().hex
     checks = CHECKS_FOR.get(case.operation.label, CHECKS)
+    if _headers_were_generated_invalid(case):
+        # The harness replaces the headers an operation declares (Authorization, Idempotency-Key),
+        # so a case made invalid through them reaches the API as a valid request: expecting a
+        # 4xx for it would fail on a request the API rightly accepts.
+        checks = [check for check in checks if check is not negative_data_rejection]
     case.call_and_validate(headers={"Authorization": f"Bearer {secret}"}, checks=checks, environ_base=ENVIRON)
+
+
+def _headers_were_generated_invalid(case) -> bool:
+    components = case.meta.components if case.meta else {}
+    return any(
+        str(getattr(location, "value", location)) == "header" and info.mode == GenerationMode.NEGATIVE
+        for location, info in components.items()
+    )
