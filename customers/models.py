@@ -40,6 +40,8 @@ class Customer(models.Model):
     plan = models.CharField(max_length=100, null=True, blank=True)
     owner = models.EmailField(max_length=254, null=True, blank=True)
     lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, null=True, blank=True)
+    # When the customer churned; cleared by a win-back. The full record is in Outcome.
+    churned_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # The current health, denormalized here (written by health.services) so customer lists
     # and their health filters need no join.
@@ -83,3 +85,38 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
+
+
+class OutcomeKind(models.TextChoices):
+    CHURNED = "churned"
+    REACTIVATED = "reactivated"
+
+
+class OutcomeSource(models.TextChoices):
+    API = "api"
+    ADMIN = "admin"
+    STRIPE = "stripe"
+
+
+class Outcome(models.Model):
+    """A recorded churn or win-back: the labels that backtests, fits and cohorts are measured on.
+
+    Kept after a win-back clears the customer's churned_at, so past churn stays countable."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=id_factory("out"), editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="outcomes")
+    kind = models.CharField(max_length=20, choices=OutcomeKind.choices)
+    at = models.DateTimeField()
+    source = models.CharField(max_length=10, choices=OutcomeSource.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-at"], name="outcome_customer_at_idx"),
+            models.Index(fields=["workspace", "kind", "at"], name="outcome_ws_kind_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.customer_id} at {self.at:%Y-%m-%d}"
