@@ -78,10 +78,13 @@ def bucket_for(request) -> str:
 
 
 def charge_events(request, count: int) -> ratelimit.RateState:
-    """Called by the ingestion view once it knows the batch size: events are counted singly."""
+    """Called by the ingestion view once it knows the batch size: events are counted singly. The
+    gateway took the first unit before the body was read (so a bad envelope is not free); this
+    takes the rest, all or nothing."""
     principal = request.principal
-    state = ratelimit.consume(principal.key_id, "events", principal.limit_for("events"), cost=count)
-    request.rate_state = state
+    state = ratelimit.consume(principal.key_id, "events", principal.limit_for("events"), cost=count - 1)
+    # On the Django request the gateway reads its headers from (a DRF Request keeps its own attrs).
+    getattr(request, "_request", request).rate_state = state
     return state
 
 
@@ -133,13 +136,12 @@ class ApiGatewayMiddleware:
         bucket = bucket_for(request)
         if response_cache.candidate(request):
             return self._cached_read(request, bucket)
-        if bucket != "events":  # ingestion charges per event once it has parsed the batch
-            principal = request.principal
-            request.rate_state = state = ratelimit.consume(
-                principal.key_id, bucket, principal.limit_for(bucket)
-            )
-            if not state.allowed:
-                return rate_limited_response(state)
+        # One unit before the body is read or parsed, for every bucket: a request that will turn
+        # out malformed still costs something. Ingestion charges the rest of its batch once parsed.
+        principal = request.principal
+        request.rate_state = state = ratelimit.consume(principal.key_id, bucket, principal.limit_for(bucket))
+        if not state.allowed:
+            return rate_limited_response(state)
 
         if request.method in BODY_METHODS:
             too_large = self._check_body_size(request)

@@ -25,7 +25,8 @@ the response. An `idempotency_key` already stored in this workspace (or repeated
 event a duplicate: it is counted, not stored again.
 
 The `events` rate limit counts events, not requests: a batch larger than what is left of the minute's
-allowance gets a 429 and nothing is stored.
+allowance gets a 429 and nothing is stored. Every request costs at least one unit, taken before the
+body is read: a refused envelope or batch costs one, and with the bucket empty every request is a 429.
 
 Rejection codes (`rejected[].code`):
 {_CODES_DOC}
