@@ -98,6 +98,10 @@ def rate_limited_response(state: ratelimit.RateState) -> HttpResponse:
     )
 
 
+def _unauthorized(code: str, message: str) -> HttpResponse:
+    return error_response(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="perly"'})
+
+
 class ApiGatewayMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -124,7 +128,7 @@ class ApiGatewayMiddleware:
 
     def _handle(self, request):
         if request.path in UNAUTHENTICATED_PATHS:
-            request.rate_state = state = ratelimit.consume_anonymous(request)
+            request.rate_state = state = ratelimit.consume_open_path(request)
             if not state.allowed:
                 return rate_limited_response(state)
             return self.get_response(request)
@@ -168,24 +172,33 @@ class ApiGatewayMiddleware:
 
     def _authenticate(self, request):
         header = request.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
-        message = None
-        code = "invalid_api_key"
         if not header:
-            message = "No API key provided. Send 'Authorization: Bearer pk_live_...'."
-        elif scheme.lower() != "bearer" or not key.strip():
+            # Nothing was guessed, so nothing is counted: a plain 401 (the headers show the bucket).
+            request.rate_state = ratelimit.anonymous_state(request, charge=False)
+            return _unauthorized(
+                "invalid_api_key", "No API key provided. Send 'Authorization: Bearer pk_live_...'."
+            )
+        # An address that used up its failed attempts is refused before any lookup, valid key or
+        # not: otherwise each further guess would still cost a query, and a hit would still answer.
+        request.rate_state = state = ratelimit.anonymous_state(request, charge=False)
+        if not state.allowed:
+            return rate_limited_response(state)
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            code = "invalid_api_key"
             message = "Malformed Authorization header. Send 'Authorization: Bearer pk_live_...'."
         else:
             try:
                 request.principal = authenticate_key(key.strip())
+                request.rate_state = None  # the key's own bucket reports from here on
                 return None
             except AuthFailure as exc:
                 code, message = exc.code, exc.message
         # Failed attempts count against the caller's address, which throttles key guessing.
-        request.rate_state = state = ratelimit.consume_anonymous(request)
+        request.rate_state = state = ratelimit.anonymous_state(request, charge=True)
         if not state.allowed:
             return rate_limited_response(state)
-        return error_response(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="perly"'})
+        return _unauthorized(code, message)
 
     def _check_body_size(self, request):
         limit = (
