@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from perly.api import StrictSerializerMixin
+from perly.scopes import embedded_event
 from webhooks.catalog import WILDCARD, valid_subscriptions
 from webhooks.models import EndpointStatus, MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from webhooks.services import iso
@@ -47,7 +48,8 @@ def attempt_representation(attempt: WebhookAttempt) -> dict:
     }
 
 
-def message_representation(message: WebhookMessage) -> dict:
+def message_representation(message: WebhookMessage, *, scopes: frozenset[str]) -> dict:
+    """`scopes` are the reading key's: the payload's object is shown by perly.scopes' rule."""
     pending = message.status == MessageStatus.PENDING
     return {
         "id": message.id,
@@ -60,7 +62,7 @@ def message_representation(message: WebhookMessage) -> dict:
         "delivered_at": iso(message.delivered_at),
         "last_error": message.last_error,
         "created_at": iso(message.created_at),
-        "event": orjson.loads(message.payload),
+        "event": embedded_event(scopes, orjson.loads(message.payload)),
         "attempts": [attempt_representation(a) for a in message.attempts.all()],
     }
 
@@ -162,8 +164,12 @@ class WebhookMessageSerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
-    event = serializers.JSONField(help_text="The payload exactly as delivered.")
+    event = serializers.JSONField(
+        help_text="The payload as delivered. Its data.object is shown in full only to a key that may read "
+        "that object's resource (customers:read for a customer, health:read for a health_score, ...); "
+        "otherwise it is reduced to its reference (a customer's id) and previous_attributes to {}."
+    )
     attempts = WebhookAttemptSerializer(many=True)
 
     def to_representation(self, instance: WebhookMessage) -> dict:
-        return message_representation(instance)
+        return message_representation(instance, scopes=self.context["request"].auth.scopes)

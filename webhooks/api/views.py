@@ -116,12 +116,13 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, W
     def send_test(self, request, *args, **kwargs):
         endpoint = self.get_object()
         message = services.webhook_endpoint_send_test(workspace_id=self.workspace_id, endpoint_id=endpoint.id)
-        return Response(_fresh_message(message.id), status=status.HTTP_201_CREATED)
+        return Response(_fresh_message(message.id, request.auth.scopes), status=status.HTTP_201_CREATED)
 
 
-def _fresh_message(message_id: str) -> dict:
+def _fresh_message(message_id: str, scopes: frozenset[str]) -> dict:
     """Re-read after commit: with eager tasks the first attempt has already happened."""
-    return message_representation(WebhookMessage.objects.prefetch_related(_ATTEMPTS).get(pk=message_id))
+    message = WebhookMessage.objects.prefetch_related(_ATTEMPTS).get(pk=message_id)
+    return message_representation(message, scopes=scopes)
 
 
 _ATTEMPTS = Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("attempt_number"))
@@ -171,4 +172,4 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, W
     def retry(self, request, *args, **kwargs):
         message = self.get_object()
         services.webhook_message_retry(message_id=message.id)
-        return Response(_fresh_message(message.id))
+        return Response(_fresh_message(message.id, request.auth.scopes))
