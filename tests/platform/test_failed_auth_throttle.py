@@ -13,7 +13,14 @@ from django.test.utils import CaptureQueriesContext
 
 from perly import apikeys
 from perly.apikeys import hash_key
-from tests.platform.helpers import assert_error, assert_rate_headers
+from tests.platform.helpers import assert_error, assert_rate_headers, start_early_in_a_window
+
+
+@pytest.fixture(autouse=True)
+def _one_window():
+    # Fixed windows: spending a bucket and checking it must not straddle a minute boundary.
+    start_early_in_a_window()
+
 
 ADDRESS = "192.0.2.44"
 NO_KEY = "No API key provided. Send 'Authorization: Bearer pk_live_...'."
