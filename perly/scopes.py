@@ -68,6 +68,9 @@ REFERENCE_FIELDS = {
     "sync_run": ("id", "object", "integration"),
     "webhook_endpoint": ("id", "object"),
 }
+# The field naming the customer an object is about. A deleted customer's objects are shown by
+# reference to every key: "deleted" means gone from every read at once, before the purge runs.
+CUSTOMER_FIELD = {"customer": "id", "health_score": "customer"}
 # An object type nobody listed is shown by reference only: a new type cannot leak by default.
 _UNLISTED_REFERENCE = ("id", "object")
 
@@ -89,16 +92,32 @@ def embedded(scopes: frozenset[str], object_type: str, data: dict) -> dict:
     return data if may_read_embedded(scopes, object_type) else reference(object_type, data)
 
 
-def embedded_event(scopes: frozenset[str], event: dict) -> dict:
-    """A webhook event as a key with `scopes` may read it back: its `data.object` by the rule
-    above, and `previous_attributes` (old values of the same object) withheld with it."""
+def event_object(event: dict) -> dict | None:
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(obj, dict):
+    return obj if isinstance(obj, dict) else None
+
+
+def event_customer(event: dict) -> str | None:
+    """The customer a webhook event's object is about, if any."""
+    obj = event_object(event)
+    field = CUSTOMER_FIELD.get(str(obj.get("object"))) if obj is not None else None
+    value = obj.get(field) if field is not None else None
+    return value if isinstance(value, str) else None
+
+
+def embedded_event(scopes: frozenset[str], event: dict, gone_customers: frozenset[str] = frozenset()) -> dict:
+    """A webhook event as a key with `scopes` may read it back: its `data.object` by the rule
+    above (and by reference only when it is about a customer in `gone_customers`), with
+    `previous_attributes` (old values of the same object) withheld with it."""
+    obj = event_object(event)
+    if obj is None:
         return event
     object_type = str(obj.get("object"))
-    if may_read_embedded(scopes, object_type):
+    gone = event_customer(event) in gone_customers
+    if may_read_embedded(scopes, object_type) and not gone:
         return event
+    data = event["data"]
     previous = data.get("previous_attributes")
     return {
         **event,

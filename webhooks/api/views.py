@@ -22,6 +22,7 @@ from webhooks.api.serializers import (
     WebhookEndpointWithSecretSerializer,
     WebhookMessageSerializer,
     endpoint_representation,
+    gone_customers,
     message_representation,
 )
 from webhooks.filtersets import WebhookMessageFilterSet
@@ -122,7 +123,8 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, W
 def _fresh_message(message_id: str, scopes: frozenset[str]) -> dict:
     """Re-read after commit: with eager tasks the first attempt has already happened."""
     message = WebhookMessage.objects.prefetch_related(_ATTEMPTS).get(pk=message_id)
-    return message_representation(message, scopes=scopes)
+    gone = gone_customers(message.workspace_id, [message])
+    return message_representation(message, scopes=scopes, gone=gone)
 
 
 _ATTEMPTS = Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("attempt_number"))
@@ -157,6 +159,14 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, W
         if not exists:
             raise NotFound(not_found_message("webhook endpoint", endpoint_id))
         return queryset.filter(endpoint_id=endpoint_id).prefetch_related(_ATTEMPTS)
+
+    def get_serializer(self, *args, **kwargs):
+        # A deleted customer's payloads read by reference: one query for the page's customers.
+        if args:
+            messages = list(args[0]) if kwargs.get("many") else [args[0]]
+            kwargs.setdefault("context", self.get_serializer_context())
+            kwargs["context"]["gone_customers"] = gone_customers(self.workspace_id, messages)
+        return super().get_serializer(*args, **kwargs)
 
     @extend_schema(
         summary="Retry a delivery",
