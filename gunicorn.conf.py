@@ -22,8 +22,10 @@ graceful_timeout = 30
 # An idle kept-alive connection waits in the worker's poller, not in a thread.
 keepalive = 5
 
-# A request line over 8,190 bytes is a 414; more than 100 header fields, or one over 8,190
-# bytes, a 431.
+# Above the app's own query limits (PERLY_MAX_QUERY_STRING_BYTES 4,096, PERLY_MAX_QUERY_PARAMS
+# 100), so a client normally meets the app's answer. Past these, gunicorn refuses: a request line
+# over 8,190 bytes is a 414, more than 100 header fields or one over 8,190 bytes a 431; the worker
+# writes them (and its 400s) in the JSON error envelope too.
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190

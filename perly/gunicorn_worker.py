@@ -18,10 +18,12 @@ import contextlib
 import errno
 import os
 import secrets
+import ssl
 import time
 
 from django.core.exceptions import BadRequest
 from gunicorn import util
+from gunicorn.http import errors as http_errors
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers import gthread
 
@@ -122,10 +124,59 @@ class BoundedReadWorker(gthread.ThreadWorker):
             return False
 
     def handle_error(self, req, client, addr, exc):
-        if not isinstance(exc, RequestReadTimeout):
-            return super().handle_error(req, client, addr, exc)
-        self.log.info("Request from ip=%s not read within %gs", (addr or ("",))[0], READ_TIMEOUT)
-        _write_json_error(client, 408, "Request Timeout", exc.code, str(exc))
+        """gunicorn's answer to a request it could not read, in the API's error envelope rather
+        than its HTML page; logged as gunicorn logs it."""
+        refusal = client_error(exc, self.cfg)
+        if refusal is None:
+            if hasattr(req, "uri"):
+                self.log.exception("Error handling request %s", req.uri)
+            else:
+                self.log.exception("Error handling request (no URI read)")
+            refusal = (
+                500,
+                "Internal Server Error",
+                "internal_error",
+                "Something went wrong on our end. Retry later; quote the request id if it persists.",
+            )
+        else:
+            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        _write_json_error(client, *refusal)
+
+
+def client_error(exc: Exception, cfg) -> tuple[int, str, str, str] | None:
+    """(status, reason, code, message) for what gunicorn refuses before the app sees a request,
+    with gunicorn's statuses (gunicorn.workers.base.handle_error); None for a server fault."""
+    if isinstance(exc, RequestReadTimeout):
+        return 408, "Request Timeout", exc.code, str(exc)
+    if isinstance(
+        exc,
+        (
+            http_errors.InvalidResponseHeader,
+            http_errors.InvalidResponseHeaderName,
+            http_errors.ConfigurationProblem,
+        ),
+    ):
+        return None  # the app's or the configuration's fault, not the client's
+    if isinstance(exc, http_errors.LimitRequestLine):
+        message = f"The request line is longer than {cfg.limit_request_line} bytes. Send a shorter query."
+        return 414, "URI Too Long", "uri_too_long", message
+    if isinstance(exc, http_errors.LimitRequestHeaders):
+        message = (
+            f"The request has more than {cfg.limit_request_fields} header fields, or one longer "
+            f"than {cfg.limit_request_field_size} bytes."
+        )
+        return 431, "Request Header Fields Too Large", "headers_too_large", message
+    if isinstance(exc, http_errors.UnsupportedTransferCoding):
+        message = "This Transfer-Encoding is not supported."
+        return 501, "Not Implemented", "not_implemented", message
+    if isinstance(exc, http_errors.ExpectationFailed):
+        return 417, "Expectation Failed", "expectation_failed", "This Expect header is not supported."
+    if isinstance(exc, (http_errors.ForbiddenProxyRequest, ssl.SSLError)):
+        return 403, "Forbidden", "request_forbidden", "This connection may not send this request."
+    if isinstance(exc, http_errors.ParseException):
+        message = "The request is not valid HTTP/1.1: check the request line and the header syntax."
+        return 400, "Bad Request", "request_malformed", message
+    return None
 
 
 def _write_json_error(client, status: int, reason: str, code: str, message: str) -> None:

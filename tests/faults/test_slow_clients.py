@@ -3,10 +3,7 @@ stall `/healthz` or get workers killed, and each is cut off after the bounded re
 
 from __future__ import annotations
 
-import http.client
-import io
 import json
-import socket
 import time
 
 import psutil
@@ -14,44 +11,11 @@ import pytest
 import requests
 
 from tests.faults.conftest import server_env
+from tests.support.rawhttp import open_slow, parse_answer, read_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 READ_TIMEOUT = 4  # PERLY_REQUEST_READ_TIMEOUT for this server (15 s by default)
-
-
-def open_slow(port: int, head: bytes, body: bytes = b"") -> socket.socket:
-    """A connection that sends `head` (and the start of a body), then goes quiet."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(head + body)
-    return sock
-
-
-def read_answer(sock: socket.socket, deadline: float) -> bytes:
-    """Everything the server sends until it closes the connection, waiting until `deadline`."""
-    chunks = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"no answer before the deadline; got {b''.join(chunks)!r}")
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            continue
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def parse_answer(raw: bytes) -> http.client.HTTPResponse:
-    class Received:
-        def makefile(self, *args, **kwargs):
-            return io.BytesIO(raw)
-
-    response = http.client.HTTPResponse(Received())
-    response.begin()
-    return response
 
 
 def worker_pids(server) -> set[int]:
