@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "perly.middleware.RequestIdMiddleware",
+    "perly.middleware.RequestLimitsMiddleware",
     "perly.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -218,6 +219,11 @@ PERLY_MAX_EVENTS_BODY_BYTES = 4 * 1024 * 1024
 # Django's own cap must sit above ours so our 413 answers first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = PERLY_MAX_EVENTS_BODY_BYTES + 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+# The query string, for every path (perly.middleware.RequestLimitsMiddleware): over the byte limit
+# a 414, over the count a 400. Both sit below gunicorn's own limits (gunicorn.conf.py: a request
+# line of 8,190 bytes), so a client normally meets the app's answer, not the server's.
+PERLY_MAX_QUERY_STRING_BYTES = 4096
+PERLY_MAX_QUERY_PARAMS = 100
 
 # --- Rate limits (per API key, one-minute windows) --------------------------------------------
 PERLY_RATE_LIMITS = {

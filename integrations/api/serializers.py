@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Max, Subquery
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.api.serializers import iso
@@ -63,9 +64,15 @@ CREDENTIAL_SERIALIZERS = {
 }
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+class CredentialsField(serializers.JSONField):
+    """Any JSON in, checked per provider in validate(); the spec says what that allows, an object
+    of strings, so a generated client types it (a bare JSONField documents nothing)."""
+
+
 class IntegrationCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     provider = serializers.ChoiceField(choices=Provider.choices)
-    credentials = serializers.JSONField(
+    credentials = CredentialsField(
         help_text='stripe: {"api_key"}; hubspot: {"access_token"}; salesforce: {"client_id", "client_secret", "login_url"?}.'
     )
     config = ConfigSerializer(required=False)
