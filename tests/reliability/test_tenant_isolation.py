@@ -32,6 +32,7 @@ SEGMENT_RESOURCES = {
 # List routes (by URL name) -> the resource their pagination cursors name.
 LIST_ROUTES = {
     "customer-list": ("customer", "cus"),
+    "customer-outcomes": ("outcome", "out"),
     "event-list": ("event", "evt"),
     "integration-list": ("integration", "int"),
     "webhook-endpoint-list": ("webhook", "we"),
@@ -66,6 +67,8 @@ NEUTRAL_PARAMS = {
     "limit": "5",
     "created_after": "2000-01-01",
     "created_before": "2100-01-01",
+    "churned_after": "2000-01-01",
+    "churned_before": "2100-01-01",
     "timestamp_after": "2000-01-01",
     "timestamp_before": "2100-01-01",
     "type": "login",
