@@ -40,7 +40,9 @@ LIST_ROUTES = {
     "health-at-risk": ("customer", "cus"),
 }
 # Workspace-wide routes without an id: their answer depends only on the key's workspace.
-WORKSPACE_ROUTES = {"health-summary", "health-model"}
+# event-type-list pages by type name (both seeded workspaces send "login"); its cursor across
+# workspaces is tested in tests/events/test_event_types.py.
+WORKSPACE_ROUTES = {"health-summary", "health-model", "event-type-list"}
 # Query parameters that carry something identifying of another workspace: probe with B's value.
 IDENTIFYING_PARAMS = {
     "starting_after": lambda b, cursor: cursor,
