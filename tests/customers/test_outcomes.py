@@ -274,3 +274,27 @@ def test_admin_future_churn_is_a_form_error(admin_client, workspace, client, cus
     assert response.status_code == 200
     assert "churned_at must not be in the future." in response.content.decode()
     assert not Outcome.objects.exists()
+
+
+def test_admin_edit_of_other_fields_keeps_a_stamped_churn(admin_client, workspace, client):
+    admin_client.post(
+        "/admin/customers/customer/add/",
+        {"workspace": workspace.pk, "name": "Hooli", "lifecycle_stage": "churned", "metadata": "{}"},
+    )
+    hooli = Customer.objects.get(name="Hooli")
+    # The form shows the date to the second; saving it back unchanged is not a correction.
+    response = admin_client.post(
+        f"/admin/customers/customer/{hooli.id}/change/",
+        {
+            "name": "Hooli",
+            "plan": "pro",
+            "lifecycle_stage": "churned",
+            "churned_at_0": f"{hooli.churned_at:%Y-%m-%d}",
+            "churned_at_1": f"{hooli.churned_at:%H:%M:%S}",
+            "metadata": "{}",
+        },
+    )
+    assert response.status_code == 302, response.content
+    stored = Customer.objects.get(pk=hooli.id)
+    assert (stored.plan, stored.churned_at) == ("pro", hooli.churned_at)
+    assert list(Outcome.objects.filter(customer=stored).values_list("at", flat=True)) == [hooli.churned_at]
