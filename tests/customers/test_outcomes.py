@@ -75,6 +75,10 @@ def test_backdated_churned_at_sets_the_stage_and_is_readable(client, customer, o
     body = client.patch(f"/v1/customers/{customer['id']}", {"churned_at": at}).json()
     assert (body["churned_at"], body["lifecycle_stage"]) == (at, "churned")
     assert client.get(f"/v1/customers/{customer['id']}").json()["churned_at"] == at
+    # Lists read it as text (customers.selectors), with and without a filter.
+    for query in ("", "?churned_after=2024-01-01"):
+        [listed] = client.get(f"/v1/customers{query}").json()["data"]
+        assert listed == body
     assert [o["at"] for o in _outcomes(client, customer["id"])] == [at]
     assert len(outbox("customer.churned")) == 1
 
