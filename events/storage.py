@@ -112,11 +112,13 @@ SELECT customer_id FROM inserted
 """
 
 # Add (or, with negative counts, take away) events to their (workspace, type, day) counters from
-# a `(type, "timestamp")` row source named {source}.
+# a `(type, "timestamp")` row source named {source}. Grouped and ordered in the "C" collation:
+# the database's default one compares with strcoll, and sorting a batch's 1,000 types with it
+# cost ~8 ms of the statement's ~45 (any fixed order prevents deadlocks; equality is the same).
 _COUNT_SQL = """
     INSERT INTO {daily} AS d (workspace_id, type, day, shard, count, last_seen_at)
-    SELECT %(workspace)s, type, ("timestamp" AT TIME ZONE 'UTC')::date, %(shard)s, {sign} count(*),
-           max("timestamp")
+    SELECT %(workspace)s, type COLLATE "C", ("timestamp" AT TIME ZONE 'UTC')::date, %(shard)s,
+           {sign} count(*), max("timestamp")
     FROM {source}
     GROUP BY 2, 3
     ORDER BY 2, 3
