@@ -88,6 +88,12 @@ class CustomerFilterSet(django_filters.FilterSet):
     created_before = DateOrDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text=f"Created before (exclusive): {_DATE_HELP}"
     )
+    churned_after = DateOrDateTimeFilter(
+        field_name="churned_at", lookup_expr="gte", help_text=f"Churned at or after (inclusive): {_DATE_HELP}"
+    )
+    churned_before = DateOrDateTimeFilter(
+        field_name="churned_at", lookup_expr="lt", help_text=f"Churned before (exclusive): {_DATE_HELP}"
+    )
     q = django_filters.CharFilter(
         method="search",
         max_length=200,

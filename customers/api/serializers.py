@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from customers.models import Customer, HealthStatus, LifecycleStage
+from customers.models import Customer, HealthStatus, LifecycleStage, Outcome, OutcomeKind, OutcomeSource
 from perly.api import MetadataField, StrictSerializerMixin
 
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -49,7 +49,20 @@ class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
     owner = serializers.EmailField(
         max_length=254, allow_null=True, required=False, help_text="The account owner's email."
     )
-    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, allow_null=True, required=False)
+    lifecycle_stage = serializers.ChoiceField(
+        choices=LifecycleStage.choices,
+        allow_null=True,
+        required=False,
+        help_text="`churned` without a churned_at stamps churned_at now; leaving `churned` is a win-back "
+        "(churned_at cleared, a `reactivated` outcome recorded).",
+    )
+    churned_at = serializers.DateTimeField(
+        allow_null=True,
+        required=False,
+        help_text="When the customer churned, null if not churned. May be in the past (imports), never in the "
+        "future. Setting it sets lifecycle_stage `churned`; null is a win-back. Every change is kept in "
+        "/v1/customers/:id/outcomes.",
+    )
     metadata = MetadataField(required=False)
     health = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
@@ -89,6 +102,7 @@ REPRESENTATION_FIELDS = (
     "plan",
     "owner",
     "lifecycle_stage",
+    "churned_at",
     "metadata",
     "health_score",
     "health_status",
@@ -125,8 +139,31 @@ def customer_representation(customer: Customer | Mapping) -> dict:
         "plan": row["plan"],
         "owner": row["owner"],
         "lifecycle_stage": row["lifecycle_stage"],
+        "churned_at": iso(row["churned_at"]),
         "metadata": row["metadata"] or {},
         "health": _health(row),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+    }
+
+
+class OutcomeSerializer(serializers.Serializer):
+    """A recorded churn or win-back (output only)."""
+
+    id = serializers.CharField(help_text="out_...")
+    object = serializers.CharField(help_text='Always "outcome".')
+    customer = serializers.CharField(help_text="cus_...")
+    kind = serializers.ChoiceField(choices=OutcomeKind.choices)
+    at = serializers.DateTimeField(help_text="When it happened (may be backdated).")
+    source = serializers.ChoiceField(choices=OutcomeSource.choices, help_text="Who recorded it.")
+
+
+def outcome_representation(outcome: Outcome) -> dict:
+    return {
+        "id": outcome.id,
+        "object": "outcome",
+        "customer": outcome.customer_id,
+        "kind": outcome.kind,
+        "at": iso(outcome.at),
+        "source": outcome.source,
     }

@@ -87,3 +87,21 @@ class EventBatchSerializer(serializers.Serializer):
         help_text="Valid events not stored again: their idempotency_key was already stored or repeated."
     )
     rejected = EventRejectionSerializer(many=True)
+
+
+class EventTypeSerializer(serializers.Serializer):
+    object = serializers.CharField(help_text='Always "event_type".')
+    type = serializers.CharField(help_text="The event type, as sent.")
+    count_30d = serializers.IntegerField(
+        help_text="Events of this type dated today (UTC) or the 29 days before."
+    )
+    last_seen_at = serializers.DateTimeField(help_text="The latest timestamp of an event of this type.")
+
+
+def event_type_representation(row) -> dict:
+    return {
+        "object": "event_type",
+        "type": row.type,
+        "count_30d": row.count_30d,
+        "last_seen_at": iso(row.last_seen_at),
+    }

@@ -92,7 +92,14 @@ def _subscription(obj: dict, version: int) -> Record:
         stream="subscriptions",
         provider_id=obj["id"],
         parent_id=_id(obj.get("customer")),
-        data={"status": obj.get("status"), "created": obj.get("created"), "items": items},
+        data={
+            "status": obj.get("status"),
+            "created": obj.get("created"),
+            # When it ended / was canceled (epoch seconds, null while live): churn is dated ended_at.
+            "ended_at": obj.get("ended_at"),
+            "canceled_at": obj.get("canceled_at"),
+            "items": items,
+        },
         version=version,
     )
 
