@@ -15,6 +15,7 @@ from django.utils import timezone
 from perly.crypto import decrypt_text, encrypt_text
 from perly.errors import ApiError
 from perly.models import Workspace
+from perly.timestamps import iso
 from webhooks.catalog import EVENT_TYPES, is_subscribed
 from webhooks.models import EndpointStatus, MessageStatus, WebhookEndpoint, WebhookMessage
 from webhooks.signing import generate_secret
@@ -25,10 +26,6 @@ logger = logging.getLogger("perly.webhooks")
 MAX_ENDPOINTS_PER_WORKSPACE = 20
 PREVIOUS_SECRET_TTL = timedelta(hours=24)
 ENDPOINT_FIELDS = ("url", "description", "events", "active")
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
 # --- Publishing (the outbox) -------------------------------------------------------------------

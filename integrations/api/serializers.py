@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.db.models import Max, Subquery
 from rest_framework import serializers
 
-from customers.api.serializers import iso
 from integrations import config
 from integrations.models import Integration, IntegrationStatus, Provider, SyncRun, SyncStatus, SyncTrigger
 from perly.api import StrictSerializerMixin
+from perly.timestamps import iso
 
 
 class ConfigSerializer(StrictSerializerMixin, serializers.Serializer):

@@ -5,9 +5,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from perly.api import StrictSerializerMixin
+from perly.timestamps import iso
 from webhooks.catalog import WILDCARD, valid_subscriptions
 from webhooks.models import EndpointStatus, MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from webhooks.services import iso
 from webhooks.ssrf import InvalidWebhookUrl, validate_url_syntax
 
 
