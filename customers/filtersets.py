@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from customers.external_ids import normalize_external_id
 from customers.models import Customer, HealthStatus, LifecycleStage
 from perly.dates import RANGE_TEXT, DateParamError, parse_query_datetime
 
@@ -33,6 +34,17 @@ class DateOrDateTimeFilter(django_filters.Filter):
     field_class = DateOrDateTimeField
 
 
+class ExternalIdField(forms.CharField):
+    def to_python(self, value):
+        return normalize_external_id(super().to_python(value))
+
+
+class ExternalIdFilter(django_filters.CharFilter):
+    """Exact, on the normalized form (customers.external_ids), as the ids are stored."""
+
+    field_class = ExternalIdField
+
+
 class EmailFilter(django_filters.CharFilter):
     field_class = forms.EmailField
 
@@ -46,8 +58,10 @@ class ScoreFilter(django_filters.NumberFilter):
 
 class CustomerFilterSet(django_filters.FilterSet):
     email = EmailFilter(field_name="email", lookup_expr="iexact", help_text="Exact email (case-insensitive).")
-    external_id = django_filters.CharFilter(
-        field_name="external_id", max_length=255, help_text="Your own id for the customer (exact)."
+    external_id = ExternalIdFilter(
+        field_name="external_id",
+        max_length=255,
+        help_text="Your own id for the customer (exact, after Unicode NFC and trimming).",
     )
     domain = django_filters.CharFilter(
         field_name="domain", lookup_expr="iexact", max_length=253, help_text="Exact domain."

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.api.serializers import customer_representation
+from customers.external_ids import normalize_external_id
 from customers.hooks import run_customer_purgers
 from customers.models import Customer
 from perly import response_cache
@@ -18,6 +19,15 @@ from webhooks.services import webhook_event_publish, webhook_events_publish_many
 logger = logging.getLogger("perly.customers")
 
 WRITABLE_FIELDS = ("name", "email", "domain", "external_id", "plan", "owner", "lifecycle_stage", "metadata")
+
+
+def _writable(data: dict) -> dict:
+    """The writable fields given, the external id normalized (customers.external_ids): every
+    writer (API, admin, integrations) stores the same text for the same id."""
+    fields = {name: data[name] for name in WRITABLE_FIELDS if name in data}
+    if "external_id" in fields:
+        fields["external_id"] = normalize_external_id(fields["external_id"])
+    return fields
 
 
 def _external_id_conflict(workspace_id: str, external_id: str) -> ApiError:
@@ -45,7 +55,7 @@ def _locked_customer(workspace_id: str, customer_id: str) -> Customer:
 
 
 def customer_create(*, workspace_id: str, data: dict) -> Customer:
-    fields = {name: data[name] for name in WRITABLE_FIELDS if name in data}
+    fields = _writable(data)
     fields["metadata"] = merge_metadata({}, fields.get("metadata") or {})
     now = timezone.now()
     customer = Customer(workspace_id=workspace_id, created_at=now, updated_at=now, **fields)
@@ -80,7 +90,7 @@ def customers_create_bulk(*, workspace_id: str, rows: list[dict]) -> list[Custom
     now = timezone.now()
     customers = []
     for data in rows:
-        fields = {name: data[name] for name in WRITABLE_FIELDS if name in data}
+        fields = _writable(data)
         fields["metadata"] = merge_metadata({}, fields.get("metadata") or {})
         customers.append(Customer(workspace_id=workspace_id, created_at=now, updated_at=now, **fields))
     if not customers:
@@ -116,6 +126,7 @@ def customers_create_bulk(*, workspace_id: str, rows: list[dict]) -> list[Custom
 
 def customer_update(*, workspace_id: str, customer_id: str, data: dict) -> Customer:
     """Apply a PATCH under a row lock, so concurrent metadata merges lose no key."""
+    data = {**data, **_writable(data)}
     try:
         with transaction.atomic():
             customer = _locked_customer(workspace_id, customer_id)

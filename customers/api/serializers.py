@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from customers.external_ids import MAX_LENGTH as MAX_EXTERNAL_ID_LENGTH
+from customers.external_ids import normalize_external_id
 from customers.models import Customer, HealthStatus, LifecycleStage
 from perly.api import MetadataField, StrictSerializerMixin
 from perly.timestamps import iso
@@ -28,7 +30,11 @@ class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
     email = serializers.EmailField(max_length=254, allow_null=True, required=False)
     domain = serializers.CharField(max_length=253, allow_null=True, required=False)
     external_id = serializers.CharField(
-        max_length=255, allow_null=True, required=False, help_text="Your own id; unique in the workspace."
+        max_length=255,
+        allow_null=True,
+        required=False,
+        help_text="Your own id; unique in the workspace. Compared after Unicode NFC and trimming "
+        "surrounding whitespace, and stored that way.",
     )
     plan = serializers.CharField(max_length=100, allow_null=True, required=False)
     owner = serializers.EmailField(
@@ -51,6 +57,16 @@ class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
         if not _DOMAIN_RE.match(value):
             raise serializers.ValidationError("domain must be a hostname such as 'example.com'.")
         return value
+
+    def validate_external_id(self, value):
+        normalized = normalize_external_id(value)
+        if value is not None and normalized is None:
+            raise serializers.ValidationError("This field may not be blank.")
+        if normalized is not None and len(normalized) > MAX_EXTERNAL_ID_LENGTH:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {MAX_EXTERNAL_ID_LENGTH} characters."
+            )
+        return normalized
 
     def validate_email(self, value):
         return value.strip().lower() if value else value
