@@ -16,6 +16,7 @@ from customers.models import Customer, OutcomeSource
 from health import insights
 from perly import admin_ui
 from perly.errors import ApiError
+from perly.timestamps import minutes
 
 CSV_HEADER = (
     "id",
@@ -171,7 +172,7 @@ class CustomerAdmin(admin.ModelAdmin):
             return "never"
         days = (timezone.now() - when).days
         text = "today" if days < 1 else f"{days} d ago"
-        return format_html('<span title="{}">{}</span>', when.strftime("%Y-%m-%d %H:%M UTC"), text)
+        return format_html('<span title="{}">{}</span>', f"{minutes(when)} UTC", text)
 
     @admin.action(description="Export selected customers as CSV")
     def export_csv(self, request, queryset):
@@ -241,7 +242,7 @@ def _recent_events(customer: Customer):
         "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
-                event.timestamp.strftime("%Y-%m-%d %H:%M"),
+                minutes(event.timestamp),
                 event.type,
                 (event.properties or {}).get("user_id") or "—",
             )

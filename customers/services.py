@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from customers.api.serializers import customer_representation, iso
+from customers.api.serializers import customer_representation
+from customers.external_ids import normalize_external_id
 from customers.hooks import run_customer_purgers
 from customers.models import Customer, LifecycleStage, Outcome, OutcomeKind, OutcomeSource
 from perly import response_cache
 from perly.api import merge_metadata
 from perly.errors import ApiError, not_found_message
+from perly.timestamps import iso
 from webhooks.services import webhook_event_publish, webhook_events_publish_many
 
 logger = logging.getLogger("perly.customers")
@@ -34,6 +36,15 @@ WRITABLE_FIELDS = (
 _PLAIN_FIELDS = tuple(name for name in WRITABLE_FIELDS if name not in ("lifecycle_stage", "churned_at"))
 # Anything older is a typo (a year 0202), not history anyone imports.
 EARLIEST_OUTCOME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _writable(data: dict, names: tuple[str, ...] = WRITABLE_FIELDS) -> dict:
+    """The writable fields given, the external id normalized (customers.external_ids): every
+    writer (API, admin, integrations) stores the same text for the same id."""
+    fields = {name: data[name] for name in names if name in data}
+    if "external_id" in fields:
+        fields["external_id"] = normalize_external_id(fields["external_id"])
+    return fields
 
 
 def _external_id_conflict(workspace_id: str, external_id: str) -> ApiError:
@@ -220,7 +231,7 @@ def _save_with_webhooks(customer: Customer, before: dict, change: _Transition | 
 def customer_create(*, workspace_id: str, data: dict, source: str = OutcomeSource.API) -> Customer:
     """A new customer. Created churned (an import of past customers), it also gets its churned
     outcome and a `customer.churned` webhook after `customer.created`."""
-    fields = {name: data[name] for name in _PLAIN_FIELDS if name in data}
+    fields = _writable(data, _PLAIN_FIELDS)
     fields["metadata"] = merge_metadata({}, fields.get("metadata") or {})
     now = timezone.now()
     change = _churn_transition(None, data, now)
@@ -276,7 +287,7 @@ def customers_create_bulk(*, workspace_id: str, rows: list[dict]) -> list[Custom
         if data.get("churned_at") or data.get("lifecycle_stage") == LifecycleStage.CHURNED:
             # No outcome would be recorded: a churned customer is created with customer_create.
             raise ValueError("customers_create_bulk cannot create churned customers.")
-        fields = {name: data[name] for name in WRITABLE_FIELDS if name in data}
+        fields = _writable(data)
         fields["metadata"] = merge_metadata({}, fields.get("metadata") or {})
         customers.append(Customer(workspace_id=workspace_id, created_at=now, updated_at=now, **fields))
     if not customers:
@@ -315,6 +326,7 @@ def customer_update(
 ) -> Customer:
     """Apply a PATCH under a row lock, so concurrent metadata merges lose no key. A churn or a
     win-back is recorded as an outcome (from `source`) in the same transaction."""
+    data = {**data, **_writable(data)}
     try:
         with transaction.atomic():
             customer = _locked_customer(workspace_id, customer_id)

@@ -315,9 +315,23 @@ LOGGING = {
 
 # --- Integrations, webhooks (later issues add their settings here) ----------------------------
 PERLY_WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("PERLY_WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
-HUBSPOT_API_BASE = env.str("HUBSPOT_API_BASE", default="https://api.hubapi.com")
-SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+
+
+def _provider_base_url(name: str, default: str) -> str:
+    """Fail at startup on a base URL the outbound check would refuse at the first sync."""
+    from perly.outbound import OutboundUrlError, checked_url
+
+    value = env.str(name, default=default)
+    try:
+        checked_url(value.rstrip("/"), schemes=("https", "http"), what=name)
+    except OutboundUrlError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    return value
+
+
+STRIPE_API_BASE = _provider_base_url("STRIPE_API_BASE", "https://api.stripe.com")
+HUBSPOT_API_BASE = _provider_base_url("HUBSPOT_API_BASE", "https://api.hubapi.com")
+SALESFORCE_LOGIN_URL = _provider_base_url("SALESFORCE_LOGIN_URL", "https://login.salesforce.com")
 
 if PERLY_WEBHOOK_ALLOW_PRIVATE_URLS and os.environ.get("RUN_MAIN") != "true":
     logging.getLogger("perly").warning(

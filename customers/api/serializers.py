@@ -2,30 +2,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from customers.external_ids import MAX_LENGTH as MAX_EXTERNAL_ID_LENGTH
+from customers.external_ids import normalize_external_id
 from customers.models import Customer, HealthStatus, LifecycleStage, Outcome, OutcomeKind, OutcomeSource
 from perly.api import MetadataField, StrictSerializerMixin
+from perly.timestamps import iso
 
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-def iso(value: datetime | str | None) -> str | None:
-    """`2026-11-26T04:27:32Z`. isoformat is several times faster than strftime (lists call this
-    200 times a page). A str is a UTC timestamp as the database prints it (customers.selectors):
-    `2026-11-26 04:27:32.123456+00` (PostgreSQL) or without the offset (SQLite)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value.endswith("+00") or "+" not in value[19:]:
-            return f"{value[:10]}T{value[11:19]}Z"
-        value = datetime.fromisoformat(value)  # a connection in another time zone: convert
-    if value.utcoffset():
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 class HealthSummarySerializer(serializers.Serializer):
@@ -43,7 +30,11 @@ class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
     email = serializers.EmailField(max_length=254, allow_null=True, required=False)
     domain = serializers.CharField(max_length=253, allow_null=True, required=False)
     external_id = serializers.CharField(
-        max_length=255, allow_null=True, required=False, help_text="Your own id; unique in the workspace."
+        max_length=255,
+        allow_null=True,
+        required=False,
+        help_text="Your own id; unique in the workspace. Compared after Unicode NFC and trimming "
+        "surrounding whitespace, and stored that way.",
     )
     plan = serializers.CharField(max_length=100, allow_null=True, required=False)
     owner = serializers.EmailField(
@@ -79,6 +70,16 @@ class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
         if not _DOMAIN_RE.match(value):
             raise serializers.ValidationError("domain must be a hostname such as 'example.com'.")
         return value
+
+    def validate_external_id(self, value):
+        normalized = normalize_external_id(value)
+        if value is not None and normalized is None:
+            raise serializers.ValidationError("This field may not be blank.")
+        if normalized is not None and len(normalized) > MAX_EXTERNAL_ID_LENGTH:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {MAX_EXTERNAL_ID_LENGTH} characters."
+            )
+        return normalized
 
     def validate_email(self, value):
         return value.strip().lower() if value else value

@@ -3,19 +3,11 @@ serializers for the OpenAPI document."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from rest_framework import serializers
 
 from events.models import Event
 from events.validation import MAX_BATCH, MAX_EVENT_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, REJECTION_CODES
-
-
-def iso(value: datetime) -> str:
-    """UTC with a Z; fractional seconds only when the event had them."""
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+from perly.timestamps import iso
 
 
 def event_representation(event: Event) -> dict:
@@ -24,10 +16,10 @@ def event_representation(event: Event) -> dict:
         "object": "event",
         "customer": event.customer_id,
         "type": event.type,
-        "timestamp": iso(event.timestamp),
+        "timestamp": iso(event.timestamp, fraction=True),  # fractions only when the event had them
         "properties": event.properties,
         "idempotency_key": event.idempotency_key,
-        "received_at": iso(event.received_at),
+        "received_at": iso(event.received_at, fraction=True),
     }
 
 
