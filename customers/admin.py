@@ -129,7 +129,7 @@ class CustomerAdmin(admin.ModelAdmin):
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((o.at.strftime("%Y-%m-%d %H:%M"), o.kind, o.source) for o in outcomes),
+            ((minutes(o.at), o.kind, o.source) for o in outcomes),
         )
         return format_html(
             '<table class="perly-table"><thead><tr><th>when (UTC)</th><th>kind</th><th>source</th></tr>'
