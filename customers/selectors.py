@@ -13,7 +13,7 @@ from customers.models import Customer
 
 # Read as the database's text: timestamps are reformatted by slicing and metadata is parsed by
 # orjson, instead of datetime objects formatted again and the stdlib json decoder.
-_AS_TEXT = ("metadata", "health_computed_at", "created_at", "updated_at")
+_AS_TEXT = ("metadata", "churned_at", "health_computed_at", "created_at", "updated_at")
 _PLAIN = tuple(name for name in REPRESENTATION_FIELDS if name not in _AS_TEXT)
 ROW_KEYS = _PLAIN + _AS_TEXT
 _METADATA = ROW_KEYS.index("metadata")

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from customers.api.serializers import iso
 from customers.models import HealthStatus
 from health.models import EVENT_SIGNAL_COLUMNS, EVENT_SIGNAL_PREFIXES, CustomerHealth, HealthSnapshot
 from health.signals import CATALOG, EVENTS_SOURCE
+from perly.timestamps import iso
 
 SIGNAL_FIELDS = ("key", "category", "label", "value", "unit", "score", "source", "computed_at")
 
 
 # What a read of CustomerHealth needs to rebuild the signal breakdown (stored_signals).
 BREAKDOWN_FIELDS = ("signals", "computed_at", *EVENT_SIGNAL_COLUMNS)
-
-
-def _iso_seconds(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def stored_signals(row) -> list[dict]:
@@ -33,7 +29,7 @@ def stored_signals(row) -> list[dict]:
         if score is None:
             continue
         if computed_at is None:
-            computed_at = _iso_seconds(get("computed_at"))
+            computed_at = iso(get("computed_at"))
         definition = CATALOG[key]
         signals.append(
             {
@@ -121,7 +117,3 @@ def current_health_representations(rows: Iterable) -> dict[str, dict]:
             score_30d_ago=past.get((row.customer_id, today - timedelta(days=30))),
         )
     return out
-
-
-def iso_date(value: date) -> str:
-    return value.isoformat()

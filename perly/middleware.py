@@ -51,6 +51,36 @@ class RequestIdMiddleware:
         return response
 
 
+class RequestLimitsMiddleware:
+    """Limits every request meets before anything else reads it, on every path: the query
+    string's size and parameter count, and the Host header (ALLOWED_HOSTS). Django checks the
+    Host only where something asks for it; the API answers some requests (a 401, a cached read)
+    before anything does, so it is checked here once for all."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        byte_limit = settings.PERLY_MAX_QUERY_STRING_BYTES
+        # WSGI hands the query over as latin-1 text: one character per byte on the wire.
+        if len(query) > byte_limit:
+            return error_response(
+                414,
+                "uri_too_long",
+                f"The query string is {len(query)} bytes long; at most {byte_limit} are accepted.",
+            )
+        count_limit = settings.PERLY_MAX_QUERY_PARAMS
+        if sum(1 for field in query.split("&") if field) > count_limit:
+            return error_response(
+                400,
+                "parameter_invalid",
+                f"Too many query parameters: at most {count_limit} are accepted.",
+            )
+        request.get_host()  # DisallowedHost: handler400 answers it in the envelope
+        return self.get_response(request)
+
+
 class DatabaseUnavailableMiddleware:
     """A database outage outside DRF views answers 503 in the envelope, not an HTML 500."""
 

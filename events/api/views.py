@@ -9,13 +9,21 @@ from rest_framework.response import Response
 
 from customers.selectors import deleted_customer_ids
 from events import services
-from events.api.serializers import EventBatchInputSerializer, EventBatchSerializer, EventSerializer
+from events.api.serializers import (
+    EventBatchInputSerializer,
+    EventBatchSerializer,
+    EventSerializer,
+    EventTypeSerializer,
+    event_type_representation,
+)
 from events.filtersets import EventFilterSet
-from events.models import Event
+from events.models import Event, EventTypeDaily
+from events.selectors import UnknownEventType, event_types_page
 from events.validation import MAX_BATCH, MAX_EVENT_BYTES, REJECTION_CODES
 from perly.api import WorkspaceScopedViewSet
 from perly.errors import ApiError
 from perly.middleware import charge_events, rate_limited_response
+from perly.pagination import parse_limit
 
 _CODES_DOC = "\n".join(f"- `{code}`: {meaning}" for code, meaning in REJECTION_CODES.items())
 _INGEST_DOC = f"""Send 1 to {MAX_BATCH} events in one request (body at most 4 MiB, each event at most
@@ -131,3 +139,47 @@ class EventViewSet(mixins.ListModelMixin, WorkspaceScopedViewSet):
             return rate_limited_response(state)
         result = services.event_batch_ingest(workspace_id=self.workspace_id, events=events)
         return Response(result.as_dict())
+
+
+_TYPES_DOC = """Every event type this workspace has sent, with how many of its events are dated today (UTC)
+or on the 29 days before, and the latest event timestamp. Most frequent first, ties by type name.
+The counts are kept per type and day as events are stored (and taken off when events are deleted),
+so this never counts the events table. `starting_after` / `ending_before` take an event **type**
+from a previous page (a type this workspace has not sent is a 400)."""
+
+
+class EventTypeViewSet(WorkspaceScopedViewSet):
+    queryset = EventTypeDaily.objects.all()
+    serializer_class = EventTypeSerializer
+    scope_resource = "events"
+    resource_name = "event type"
+
+    @extend_schema(summary="List event types", description=_TYPES_DOC, responses={200: EventTypeSerializer})
+    def list(self, request, *args, **kwargs):
+        params = request.query_params
+        limit = parse_limit(params.get("limit"))
+        after, before = params.get("starting_after"), params.get("ending_before")
+        if after is not None and before is not None:
+            raise ApiError(
+                400,
+                "parameters_exclusive",
+                "Pass only one of starting_after and ending_before.",
+                "starting_after",
+            )
+        try:
+            rows, has_more = event_types_page(
+                workspace_id=self.workspace_id, limit=limit, starting_after=after, ending_before=before
+            )
+        except UnknownEventType as exc:
+            param = "starting_after" if after is not None else "ending_before"
+            raise ApiError(
+                400, "parameter_invalid", f"{param}: no such event type: '{exc}'.", param
+            ) from None
+        return Response(
+            {
+                "object": "list",
+                "url": request.path,
+                "has_more": has_more,
+                "data": [event_type_representation(row) for row in rows],
+            }
+        )

@@ -12,6 +12,7 @@ from health.models import HealthModel
 from health.services import MAX_WEIGHT
 from health.signals import CATALOG, CATEGORIES
 from perly.api import StrictSerializerMixin
+from perly.timestamps import iso
 
 
 @extend_schema_field({"type": "number", "minimum": 0, "maximum": 100})
@@ -93,7 +94,7 @@ def model_representation(model: HealthModel) -> dict:
         "weights": {key: model.weights.get(key, 0.0) for key in CATALOG},
         "category_weights": {key: round(value, 2) for key, value in category_weights.items()},
         "thresholds": {"healthy": model.healthy_threshold, "at_risk": model.at_risk_threshold},
-        "created_at": model.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_at": iso(model.created_at),
     }
 
 

@@ -60,6 +60,7 @@ class Seeded:
     webhook: str
     message: str
     integration: str
+    outcome: str
 
     def by_segment(self) -> dict[str, str]:
         return {
@@ -81,6 +82,9 @@ def seed_workspace(api, **customer_fields) -> Seeded:
 
     fields = {"name": "Seeded Co", "email": "ops@seeded.example", **customer_fields}
     customer = created(api.post("/v1/customers", fields))
+    # A backdated churn: the customer's outcome history has one entry.
+    created(api.patch(f"/v1/customers/{customer['id']}", {"churned_at": "2026-01-06T00:00:00Z"}))
+    outcome = api.get(f"/v1/customers/{customer['id']}/outcomes").json()["data"][0]
     created(
         api.post(
             "/v1/events",
@@ -97,4 +101,4 @@ def seed_workspace(api, **customer_fields) -> Seeded:
     integration = created(
         api.post("/v1/integrations", {"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}})
     )
-    return Seeded(customer["id"], event["id"], webhook["id"], message["id"], integration["id"])
+    return Seeded(customer["id"], event["id"], webhook["id"], message["id"], integration["id"], outcome["id"])

@@ -32,6 +32,7 @@ SEGMENT_RESOURCES = {
 # List routes (by URL name) -> the resource their pagination cursors name.
 LIST_ROUTES = {
     "customer-list": ("customer", "cus"),
+    "customer-outcomes": ("outcome", "out"),
     "event-list": ("event", "evt"),
     "integration-list": ("integration", "int"),
     "webhook-endpoint-list": ("webhook", "we"),
@@ -39,7 +40,9 @@ LIST_ROUTES = {
     "health-at-risk": ("customer", "cus"),
 }
 # Workspace-wide routes without an id: their answer depends only on the key's workspace.
-WORKSPACE_ROUTES = {"health-summary", "health-model"}
+# event-type-list pages by type name (both seeded workspaces send "login"); its cursor across
+# workspaces is tested in tests/events/test_event_types.py.
+WORKSPACE_ROUTES = {"health-summary", "health-model", "event-type-list"}
 # Query parameters that carry something identifying of another workspace: probe with B's value.
 IDENTIFYING_PARAMS = {
     "starting_after": lambda b, cursor: cursor,
@@ -66,6 +69,8 @@ NEUTRAL_PARAMS = {
     "limit": "5",
     "created_after": "2000-01-01",
     "created_before": "2100-01-01",
+    "churned_after": "2000-01-01",
+    "churned_before": "2100-01-01",
     "timestamp_after": "2000-01-01",
     "timestamp_before": "2100-01-01",
     "type": "login",

@@ -9,9 +9,9 @@ from rest_framework import serializers
 from customers.selectors import live_customer_ids
 from perly.api import StrictSerializerMixin
 from perly.scopes import embedded_event, event_customer
+from perly.timestamps import iso
 from webhooks.catalog import WILDCARD, valid_subscriptions
 from webhooks.models import EndpointStatus, MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from webhooks.services import iso
 from webhooks.ssrf import InvalidWebhookUrl, validate_url_syntax
 
 
@@ -100,7 +100,9 @@ class WebhookEndpointSerializer(StrictSerializerMixin, serializers.Serializer):
     object = serializers.CharField(read_only=True, default="webhook_endpoint")
     url = serializers.CharField(
         trim_whitespace=False,  # the length rule lives in validate_url_syntax, with its own message
-        help_text="Absolute https:// URL, at most 2,048 characters, no credentials, public addresses only.",
+        help_text="Absolute https:// URL, at most 2,048 characters, no credentials. Its host must resolve "
+        "only to public addresses: a refused address is a 400 url_not_allowed; a host that does not resolve "
+        "yet is accepted and checked again on every attempt.",
     )
     description = serializers.CharField(max_length=500, allow_null=True, allow_blank=True, required=False)
     events = serializers.ListField(
