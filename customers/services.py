@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from customers.api.serializers import customer_representation
 from customers.external_ids import normalize_external_id
-from customers.hooks import run_customer_purgers
+from customers.hooks import notify_customer_deleted, run_customer_purgers
 from customers.models import Customer, LifecycleStage, Outcome, OutcomeKind, OutcomeSource
 from perly import response_cache
 from perly.api import merge_metadata
@@ -360,6 +360,7 @@ def customer_delete(*, workspace_id: str, customer_id: str) -> None:
         customer.external_id = None  # frees the external_id for reuse at once
         customer.save(update_fields=["deleted_at", "external_id"])
         transaction.on_commit(lambda: response_cache.invalidate_workspace(workspace_id))
+        transaction.on_commit(lambda: notify_customer_deleted(workspace_id, customer_id))
         webhook_event_publish(
             workspace_id=workspace_id,
             event_type="customer.deleted",

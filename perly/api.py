@@ -33,6 +33,8 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
     # No OPTIONS (DRF's metadata would run object lookups without an id) and no TRACE: a 405.
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
     extra_query_params: tuple[str, ...] = ()
+    # Query parameters that read another resource, with the scope each needs (perly.scopes).
+    param_scopes: dict[str, str] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -232,13 +232,16 @@ PERLY_RATE_LIMITS = {
     "events": env.int("PERLY_RATE_LIMIT_EVENTS", default=10000),
     "anonymous": env.int("PERLY_RATE_LIMIT_ANONYMOUS", default=60),
 }
-RATELIMIT_USE_CACHE = "default"
-RATELIMIT_ENABLE = True
-# django-ratelimit refuses a non-shared cache; the embedded default is one process anyway.
+# Proxies in front of the app that append the peer to X-Forwarded-For: the anonymous bucket
+# counts per client address, which behind a proxy is not REMOTE_ADDR (perly.ratelimit).
+PERLY_TRUSTED_PROXY_COUNT = env.int("PERLY_TRUSTED_PROXY_COUNT", default=0)
 SILENCED_SYSTEM_CHECKS: list[str] = []
 
 # Seconds an API key lookup is cached in each process (revocation reaches others within this).
 PERLY_API_KEY_CACHE_SECONDS = 30
+# Keys (known or not) each process caches, least recently used dropped first: about 300 bytes
+# an entry (measured), so at most ~3 MB a worker. Above the number of keys in use, or they are re-read.
+PERLY_API_KEY_CACHE_SIZE = env.int("PERLY_API_KEY_CACHE_SIZE", default=10_000)
 PERLY_IDEMPOTENCY_TTL_HOURS = 24
 # Seconds a retrieve's response may be served from Redis (perly.response_cache); every write
 # invalidates at once, this only bounds a lost invalidation. 0 turns the cache off.

@@ -7,6 +7,7 @@ from rest_framework import mixins
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 
+from customers.selectors import deleted_customer_ids
 from events import services
 from events.api.serializers import (
     EventBatchInputSerializer,
@@ -33,7 +34,8 @@ the response. An `idempotency_key` already stored in this workspace (or repeated
 event a duplicate: it is counted, not stored again.
 
 The `events` rate limit counts events, not requests: a batch larger than what is left of the minute's
-allowance gets a 429 and nothing is stored.
+allowance gets a 429 and nothing is stored. Every request costs at least one unit, taken before the
+body is read: a refused envelope or batch costs one, and with the bucket empty every request is a 429.
 
 Rejection codes (`rejected[].code`):
 {_CODES_DOC}
@@ -87,7 +89,8 @@ def parse_envelope(data: object) -> list:
     list=extend_schema(
         summary="List events",
         description="Newest `timestamp` first. Filters combine with AND. A `customer` this workspace "
-        "does not have gives an empty list.",
+        "does not have gives an empty list. A deleted customer's events are not listed from the moment "
+        "the DELETE answers (the purge that removes them runs later).",
         parameters=[
             OpenApiParameter("customer", OpenApiTypes.STR, description="A customer id (cus_...)."),
             OpenApiParameter(
@@ -123,6 +126,10 @@ class EventViewSet(mixins.ListModelMixin, WorkspaceScopedViewSet):
     resource_name = "event"
     cursor_ordering = ("timestamp", "id")
     repeatable_params = ("type",)
+
+    def scope_queryset(self, queryset):
+        # A deleted customer's events are gone at once, not when the purge gets to them.
+        return queryset.exclude(customer_id__in=deleted_customer_ids(workspace_id=self.workspace_id))
 
     def create(self, request, *args, **kwargs):
         events = parse_envelope(parse_body(request))

@@ -173,10 +173,16 @@ class SummarySerializer(serializers.Serializer):
 
 
 class AtRiskCustomerRefSerializer(serializers.Serializer):
+    """name, external_id and email are present only for a key with customers:read."""
+
     id = serializers.CharField()
-    name = serializers.CharField()
-    external_id = serializers.CharField(allow_null=True)
-    email = serializers.CharField(allow_null=True)
+    name = serializers.CharField(required=False, help_text="Only with the customers:read scope.")
+    external_id = serializers.CharField(
+        allow_null=True, required=False, help_text="Only with the customers:read scope."
+    )
+    email = serializers.CharField(
+        allow_null=True, required=False, help_text="Only with the customers:read scope."
+    )
 
 
 class AtRiskSerializer(serializers.Serializer):
