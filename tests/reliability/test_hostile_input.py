@@ -319,3 +319,14 @@ def test_deliveries_carry_only_perlys_headers(client, customer, django_capture_o
             "webhook-timestamp",
             "webhook-signature",
         }, names
+
+
+@pytest.mark.parametrize("value", [42, 4.2, True, ["acct_1"], {"id": "acct_1"}])
+@pytest.mark.parametrize("field", ["name", "external_id", "plan", "domain"])
+def test_a_string_field_given_another_type_is_a_400_not_coerced(client, field, value):
+    """DRF's CharField would store 42 as "42"; the schema says string, so the wrong type is refused."""
+    body = {"name": "Typed", field: value}
+    response = client.post("/v1/customers", body, format="json")
+    error = assert_error(response, 400, "invalid_request_error", "parameter_invalid")
+    assert error["param"] == field
+    assert not Customer.objects.filter(name__in=["Typed", "42", "4.2"]).exists()
