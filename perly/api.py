@@ -151,7 +151,7 @@ class StrictSerializerMixin:
             elif _not_a_string(field, data[name]):
                 # DRF's CharField would turn 42 into "42": a client sending the wrong type should
                 # hear so, as the schema says `type: string`.
-                errors[name] = [ErrorDetail("Must be a string.", code="invalid")]
+                errors[name] = [ErrorDetail("Not a valid string.", code="invalid")]
             elif _too_long(field, data[name]):
                 # DRF trims whitespace before checking max_length; the documented maxLength (and
                 # any client validating against it) counts what was sent.
