@@ -343,7 +343,7 @@ shown AS MATERIALIZED (
 population AS (
     SELECT * FROM shown {{others}}
 ),{{rank_ctes}}
-ranked AS MATERIALIZED (
+ranked AS {{ranked_materialized}} (
     SELECT t.*{{rank_columns}} FROM population t {{rank_joins}}
 ),
 ev AS MATERIALIZED (
@@ -661,6 +661,8 @@ def rescore_set_based(
             else ""
         ),
         rank_columns="".join(f", {columns}" for columns in plan.rank_columns),
+        # Without a percentile signal it is a pass-through: no copy of every row.
+        ranked_materialized="MATERIALIZED" if plan.windows else "NOT MATERIALIZED",
         rank_joins="LEFT JOIN ranks r ON r.customer_id = t.customer_id" if plan.windows else "",
         curve_columns=", ".join(plan.curve),
         score_columns=", ".join(plan.scores),
