@@ -12,10 +12,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from customers import services
-from customers.models import Customer
+from customers.models import Customer, OutcomeSource
 from health import insights
 from perly import admin_ui
 from perly.errors import ApiError
+from perly.timestamps import minutes
 
 CSV_HEADER = (
     "id",
@@ -37,6 +38,16 @@ class CustomerForm(forms.ModelForm):
     class Meta:
         model = Customer
         fields = ("workspace", *services.WRITABLE_FIELDS)
+        help_texts = {
+            "churned_at": "UTC. Past dates are fine (history); leave empty with stage 'churned' to stamp now. "
+            "Clearing it, or leaving 'churned', records a win-back.",
+        }
+
+    def clean_churned_at(self):
+        value = self.cleaned_data.get("churned_at")
+        if value is not None and value > timezone.now():
+            raise forms.ValidationError("churned_at must not be in the future.")
+        return value
 
 
 class DroppedFilter(admin.SimpleListFilter):
@@ -67,7 +78,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "workspace",
     )
     search_fields = ("=id", "name", "email", "domain", "external_id", "owner")
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = ("id", "created_at", "updated_at", "outcome_history")
     actions = ["export_csv"]
     show_full_result_count = False
     list_per_page = 50
@@ -78,11 +89,22 @@ class CustomerAdmin(admin.ModelAdmin):
         )
 
     def get_fieldsets(self, request, obj=None):
-        details = ("name", "email", "domain", "external_id", "plan", "owner", "lifecycle_stage", "metadata")
+        details = (
+            "name",
+            "email",
+            "domain",
+            "external_id",
+            "plan",
+            "owner",
+            "lifecycle_stage",
+            "churned_at",
+            "metadata",
+        )
         if obj is None:
             return ((None, {"fields": ("workspace", *details)}),)
         return (
             ("Customer", {"fields": details}),
+            ("Outcomes", {"fields": ("outcome_history",)}),
             ("Record", {"fields": ("id", "workspace", "created_at", "updated_at"), "classes": ("collapse",)}),
         )
 
@@ -98,6 +120,22 @@ class CustomerAdmin(admin.ModelAdmin):
 
             extra.update(health_panel=customer_health_panel(customer), recent_events=_recent_events(customer))
         return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    @admin.display(description="recorded churns and win-backs")
+    def outcome_history(self, customer: Customer):
+        outcomes = list(customer.outcomes.order_by("-at", "-id")[:20]) if customer.pk else []
+        if not outcomes:
+            return "none"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((minutes(o.at), o.kind, o.source) for o in outcomes),
+        )
+        return format_html(
+            '<table class="perly-table"><thead><tr><th>when (UTC)</th><th>kind</th><th>source</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.display(description="owner", ordering="owner")
     def owner_short(self, customer: Customer):
@@ -134,7 +172,7 @@ class CustomerAdmin(admin.ModelAdmin):
             return "never"
         days = (timezone.now() - when).days
         text = "today" if days < 1 else f"{days} d ago"
-        return format_html('<span title="{}">{}</span>', when.strftime("%Y-%m-%d %H:%M UTC"), text)
+        return format_html('<span title="{}">{}</span>', f"{minutes(when)} UTC", text)
 
     @admin.action(description="Export selected customers as CSV")
     def export_csv(self, request, queryset):
@@ -170,9 +208,18 @@ class CustomerAdmin(admin.ModelAdmin):
                         if key not in (changed["metadata"] or {})
                     }
                     changed["metadata"] = {**removed, **(changed["metadata"] or {})}
-                services.customer_update(workspace_id=obj.workspace_id, customer_id=obj.pk, data=changed)
+                services.customer_update(
+                    workspace_id=obj.workspace_id,
+                    customer_id=obj.pk,
+                    data=changed,
+                    source=OutcomeSource.ADMIN,
+                )
             else:
-                created = services.customer_create(workspace_id=obj.workspace_id, data=fields)
+                if fields.get("churned_at") is None:
+                    fields.pop("churned_at")  # an empty field is "not given": stage churned stamps now
+                created = services.customer_create(
+                    workspace_id=obj.workspace_id, data=fields, source=OutcomeSource.ADMIN
+                )
                 obj.pk = created.pk
         except ApiError as exc:
             messages.error(request, exc.message)
@@ -195,7 +242,7 @@ def _recent_events(customer: Customer):
         "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
-                event.timestamp.strftime("%Y-%m-%d %H:%M"),
+                minutes(event.timestamp),
                 event.type,
                 (event.properties or {}).get("user_id") or "—",
             )

@@ -1,48 +1,48 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-
 import django_filters
 from django import forms
 from django.db.models import Q
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
+from customers.external_ids import normalize_external_id
 from customers.models import Customer, HealthStatus, LifecycleStage
+from perly.dates import RANGE_TEXT, DateParamError, parse_query_datetime
 
-_DATE_HELP = "YYYY-MM-DD (midnight UTC) or an ISO 8601 datetime."
+_DATE_HELP = f"YYYY-MM-DD (midnight UTC) or an ISO 8601 datetime, {RANGE_TEXT}."
 
 
 class DateOrDateTimeField(forms.Field):
-    """Accepts `YYYY-MM-DD` (midnight UTC) or an ISO 8601 datetime (naive means UTC)."""
+    """Accepts `YYYY-MM-DD` (midnight UTC) or an ISO 8601 datetime (naive means UTC), within
+    perly.dates' range (the one parser for every date query parameter)."""
 
-    default_error_messages = {"invalid": "Enter a date (YYYY-MM-DD) or an ISO 8601 datetime."}
+    default_error_messages = {
+        "invalid": "Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.",
+        "range": f"Enter a date or datetime {RANGE_TEXT} (UTC).",
+    }
 
     def to_python(self, value):
         if value in (None, ""):
             return None
         try:
-            # parse_* return None for a wrong shape and raise ValueError for an impossible date.
-            parsed = parse_datetime(value)
-            if parsed is None:
-                day = parse_date(value) if len(value) == 10 else None
-                if day is None:
-                    raise ValueError(value)
-                parsed = datetime.combine(day, time.min)
-        except ValueError:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
-        if timezone.is_naive(parsed):
-            return parsed.replace(tzinfo=UTC)
-        try:
-            # In UTC before it reaches the database: Python allows offsets up to 24 h, PostgreSQL
-            # refuses those beyond 15:59 (a 500 otherwise).
-            return parsed.astimezone(UTC)
-        except OverflowError:  # 9999-12-31T23:00:00-05:00 is past datetime.max in UTC
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+            return parse_query_datetime(value)
+        except DateParamError as exc:
+            code = "range" if exc.reason == "range" else "invalid"
+            raise forms.ValidationError(self.error_messages[code], code=code) from None
 
 
 class DateOrDateTimeFilter(django_filters.Filter):
     field_class = DateOrDateTimeField
+
+
+class ExternalIdField(forms.CharField):
+    def to_python(self, value):
+        return normalize_external_id(super().to_python(value))
+
+
+class ExternalIdFilter(django_filters.CharFilter):
+    """Exact, on the normalized form (customers.external_ids), as the ids are stored."""
+
+    field_class = ExternalIdField
 
 
 class EmailFilter(django_filters.CharFilter):
@@ -58,8 +58,10 @@ class ScoreFilter(django_filters.NumberFilter):
 
 class CustomerFilterSet(django_filters.FilterSet):
     email = EmailFilter(field_name="email", lookup_expr="iexact", help_text="Exact email (case-insensitive).")
-    external_id = django_filters.CharFilter(
-        field_name="external_id", max_length=255, help_text="Your own id for the customer (exact)."
+    external_id = ExternalIdFilter(
+        field_name="external_id",
+        max_length=255,
+        help_text="Your own id for the customer (exact, after Unicode NFC and trimming).",
     )
     domain = django_filters.CharFilter(
         field_name="domain", lookup_expr="iexact", max_length=253, help_text="Exact domain."
@@ -87,6 +89,12 @@ class CustomerFilterSet(django_filters.FilterSet):
     )
     created_before = DateOrDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text=f"Created before (exclusive): {_DATE_HELP}"
+    )
+    churned_after = DateOrDateTimeFilter(
+        field_name="churned_at", lookup_expr="gte", help_text=f"Churned at or after (inclusive): {_DATE_HELP}"
+    )
+    churned_before = DateOrDateTimeFilter(
+        field_name="churned_at", lookup_expr="lt", help_text=f"Churned before (exclusive): {_DATE_HELP}"
     )
     q = django_filters.CharFilter(
         method="search",

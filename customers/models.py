@@ -76,6 +76,12 @@ class Customer(models.Model):
             models.Index(fields=["workspace", "plan"], name="customer_ws_plan_idx"),
             models.Index(fields=["workspace", "health_status"], name="customer_ws_health_idx"),
             models.Index(fields=["workspace", "health_score"], name="customer_ws_score_idx"),
+            # churned_after / churned_before: churned customers only, so the index stays small.
+            models.Index(
+                fields=["workspace", "churned_at"],
+                name="customer_ws_churned_idx",
+                condition=models.Q(churned_at__isnull=False),
+            ),
             models.Index(
                 fields=["deleted_at"],
                 name="customer_deleted_idx",

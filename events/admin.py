@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from customers.models import Customer
 from events.models import Event
 
 COUNT_CAP = 10_000
@@ -71,6 +72,11 @@ class EventAdmin(admin.ModelAdmin):
         "received_at",
     )
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        # A deleted customer's events are gone from the admin too, before the purge removes them.
+        deleted = Customer.all_objects.filter(deleted_at__isnull=False).values("id")
+        return super().get_queryset(request).exclude(customer_id__in=deleted)
 
     @admin.display(description="properties")
     def properties_pretty(self, event: Event):

@@ -20,6 +20,7 @@ from customers.models import Customer
 from events.services import event_batch_ingest
 from events.validation import MAX_BATCH
 from perly.models import Workspace
+from perly.timestamps import iso
 
 DAYS = 42
 _CORE_TYPES = ["login", "dashboard.viewed", "report.viewed"]
@@ -99,7 +100,7 @@ def _events_for(rng: random.Random, customer: Customer, now) -> list[dict]:
                     {
                         "customer_id": customer.id,
                         "type": event_type,
-                        "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "timestamp": iso(moment),
                         "properties": properties,
                         "idempotency_key": f"demo-{customer.id}-{len(events)}",
                     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from django.db import connection, transaction
@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from customers.models import Customer
 from events.hooks import notify_events_ingested
-from events.models import Event
-from events.storage import Row, ingest_transaction, insert_rows, purge_sweep_lock
+from events.models import Event, EventTypeDaily
+from events.storage import Row, delete_rows, ingest_transaction, insert_rows, purge_sweep_lock
 from events.validation import Candidate, Rejection, customer_not_found, validate_event
 
 DELETE_BATCH = 5000
@@ -152,14 +152,18 @@ def _store(
 
 
 def _delete_in_batches(queryset) -> int:
-    """Delete by primary key, DELETE_BATCH rows per statement, so no lock is held for long."""
+    """Delete by primary key, DELETE_BATCH rows per statement, so no lock is held for long; each
+    statement also takes its events off the daily type counters (storage.delete_rows)."""
     deleted = 0
     while True:
-        ids = list(queryset.values_list("id", flat=True)[:DELETE_BATCH])
-        if not ids:
+        rows = list(queryset.values_list("workspace_id", "id")[:DELETE_BATCH])
+        if not rows:
             return deleted
-        count, _ = Event.objects.filter(pk__in=ids).delete()
-        deleted += count
+        by_workspace: dict[str, list[str]] = {}
+        for workspace_id, event_id in rows:
+            by_workspace.setdefault(workspace_id, []).append(event_id)
+        for workspace_id, ids in by_workspace.items():
+            deleted += delete_rows(workspace_id, ids=ids)
 
 
 def events_purge_customer(customer_id: str) -> int:
@@ -176,13 +180,20 @@ def events_purge_customer(customer_id: str) -> int:
         return deleted
     with transaction.atomic():
         purge_sweep_lock(workspace_id)
-        count, _ = Event.objects.filter(customer_id=customer_id).delete()
+        count = delete_rows(workspace_id, customer_id=customer_id)
     return deleted + count
 
 
 def events_prune(*, before: datetime, workspace_id: str | None = None) -> int:
-    """Delete events with timestamp < before (in one workspace, or all); returns the count."""
+    """Delete events with timestamp < before (in one workspace, or all); returns the count.
+    The daily type counters of the days now empty go with them."""
     queryset = Event.objects.filter(timestamp__lt=before)
     if workspace_id is not None:
         queryset = queryset.filter(workspace_id=workspace_id)
-    return _delete_in_batches(queryset)
+    deleted = _delete_in_batches(queryset)
+    # Those days have no event left (the day of `before` itself may): their counters go whole.
+    counters = EventTypeDaily.objects.filter(day__lt=before.astimezone(UTC).date())
+    if workspace_id is not None:
+        counters = counters.filter(workspace_id=workspace_id)
+    counters.delete()
+    return deleted

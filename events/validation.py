@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import orjson
 
+from customers.external_ids import normalize_external_id
 from perly.ids import is_valid_id
 
 MAX_BATCH = 1000
@@ -106,6 +107,8 @@ def validate_event(index: int, event: object, now: datetime) -> Candidate | Reje
                 index, "parameter_invalid", "customer_id", "customer_id must be a customer id (cus_...)."
             )
     elif external_id is not None:
+        if type(external_id) is str:
+            external_id = normalize_external_id(external_id) or ""  # as customers store it
         if type(external_id) is not str or not 1 <= len(external_id) <= MAX_EXTERNAL_ID_LENGTH:
             return Rejection(
                 index,

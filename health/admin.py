@@ -285,6 +285,10 @@ class CustomerHealthAdmin(admin.ModelAdmin):
     search_fields = ("=customer__id", "customer__name")
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        # A deleted customer's score is gone at once; the purge removes the row later.
+        return super().get_queryset(request).filter(customer__deleted_at__isnull=True)
+
     def has_add_permission(self, request):
         return False
 

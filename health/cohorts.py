@@ -37,6 +37,7 @@ from health.models import HealthModel
 from health.rescore_sql import rescore_set_based
 from health.services import end_of_day, health_model_current
 from perly.errors import ApiError
+from perly.timestamps import iso
 
 logger = logging.getLogger("perly.health")
 
@@ -217,5 +218,5 @@ def _metric_cohorts(
         "observations": observations,
         "overall_churn_rate": round(churned / observations, 4) if observations else None,
         "groups": out,
-        "computed_at": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "computed_at": iso(timezone.now()),
     }

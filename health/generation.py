@@ -34,3 +34,9 @@ def bump(workspace_id: str) -> None:
             cache.add(_key(workspace_id), 1, timeout=None)
     except Exception as exc:
         logger.warning("health: cache unavailable, summary may lag up to its TTL: %s", exc)
+
+
+def customer_deleted(workspace_id: str, customer_id: str) -> None:
+    """customers.hooks listener: the cached summary must stop counting a deleted customer at
+    once, not after its TTL."""
+    bump(workspace_id)

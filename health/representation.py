@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from customers.api.serializers import iso
 from customers.models import HealthStatus
 from health.metrics import Spec, model_specs
 from health.models import ARRAY_COLUMNS, CustomerHealth, HealthModel, HealthSnapshot
 from health.signals import EVENTS_SOURCE
+from perly.timestamps import iso
 
 SIGNAL_FIELDS = ("key", "category", "label", "value", "unit", "score", "source", "computed_at")
 
@@ -36,10 +36,6 @@ def version_layout(workspace_id: str, version: int) -> tuple[list[Spec], dict[st
     return layout
 
 
-def _iso_seconds(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def stored_signals(row) -> list[dict]:
     """The full signal breakdown of a CustomerHealth row (a model instance or a dict with
     BREAKDOWN_FIELDS), sorted by key: the event signals from their arrays (computed at the
@@ -51,7 +47,7 @@ def stored_signals(row) -> list[dict]:
     if scores and any(score is not None for score in scores):
         specs, weights = version_layout(get("workspace_id"), get("model_version"))
         values, contributions = get("signal_values"), get("signal_contributions")
-        computed_at = _iso_seconds(get("computed_at"))
+        computed_at = iso(get("computed_at"))
         for index, spec in enumerate(specs[: len(scores)]):
             if scores[index] is None:
                 continue
@@ -141,7 +137,3 @@ def current_health_representations(rows: Iterable) -> dict[str, dict]:
             score_30d_ago=past.get((row.customer_id, today - timedelta(days=30))),
         )
     return out
-
-
-def iso_date(value: date) -> str:
-    return value.isoformat()

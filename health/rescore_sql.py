@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import orjson
 from django.db import connection, transaction
@@ -34,6 +34,7 @@ from health import generation
 from health.metrics import PERCENTILE_MIN, model_specs
 from health.models import ARRAY_COLUMNS, CustomerHealth, HealthModel, HealthSnapshot
 from health.signals import CATALOG
+from perly.timestamps import iso
 
 logger = logging.getLogger("perly.health")
 
@@ -567,10 +568,6 @@ def _catalog(model: HealthModel, specs) -> str:
     return orjson.dumps(rows).decode()
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class _Timer:
     """Per-statement timings, logged at debug level (the benchmark prints them). CPU_PROBE, when
     the benchmark sets it, returns the database backend's CPU seconds so far: each step then
@@ -622,7 +619,7 @@ def rescore_set_based(
         "as_of": as_of,
         "start": start,
         "tz": str(tz),
-        "computed_at": _iso(as_of),
+        "computed_at": iso(as_of),
         "catalog": _catalog(model, specs),
         "total_weight": float(sum(weight for weight in model.weights.values() if weight > 0)),
         "healthy": float(model.healthy_threshold),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import statistics
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from django.core.cache import cache
 from django.db import connection
@@ -25,6 +25,7 @@ from health.representation import (
 )
 from health.scoring import signal_object
 from health.services import health_model_current
+from perly.timestamps import iso
 
 logger = logging.getLogger("perly.health")
 
@@ -55,9 +56,7 @@ def customer_signals(*, customer: Customer) -> list[dict]:
     stored = stored_signals(health) if health is not None else []
     signals = {signal["key"]: signal for signal in stored if signal.get("source") == "events"}
     for row in ExternalSignal.objects.filter(customer_id=customer.id).values():
-        signals[row["key"]] = signal_object(
-            row, source=row["source"], computed_at=row["computed_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
-        )
+        signals[row["key"]] = signal_object(row, source=row["source"], computed_at=iso(row["computed_at"]))
     return [signal_representation(signals[key], with_weight=False) for key in sorted(signals)]
 
 
@@ -158,7 +157,7 @@ def _health_summary(
             "unknown": result["total"] - known,
         },
         "distribution": [{"min": low, "max": high, "count": result[f"b{low}"]} for low, high in BUCKETS],
-        "computed_at": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "computed_at": iso(timezone.now()),
     }
 
 
@@ -297,7 +296,7 @@ def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
             if day is not None:
                 dropped_at = f"{day.isoformat()}T00:00:00Z"
             elif info.get("computed_at"):
-                dropped_at = _iso(info["computed_at"])
+                dropped_at = iso(info["computed_at"])
         signals = sorted(
             stored_signals(info) if info else [], key=lambda signal: (signal["score"], signal["key"])
         )
@@ -319,7 +318,3 @@ def at_risk_rows(*, customers: list[Customer], threshold: float) -> list[dict]:
             }
         )
     return out
-
-
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from customers.models import Customer
 from integrations.matching import match_accounts
 from integrations.models import (
     Integration,
@@ -24,11 +25,13 @@ from integrations.models import (
     SyncRun,
     SyncStatus,
 )
+from integrations.outcomes import OUTCOME_BUILDERS
 from integrations.probes import probe
 from integrations.providers import connector_for
 from integrations.providers.base import Connector, Page, ProviderAuthError, ProviderError, Record, Stream
 from integrations.signals import build_signals
 from perly.crypto import decrypt_json
+from perly.errors import ApiError
 from perly.logging import mask_secrets
 
 logger = logging.getLogger("perly.integrations")
@@ -221,11 +224,40 @@ def write_signals(ctx: RunContext) -> None:
         ):
             grouped[owner[parent_id]].setdefault(stream, []).append(data)
         signals = {cid: build_signals(integration.provider, streams) for cid, streams in grouped.items()}
+        _record_outcomes(integration, grouped)
         # One batch per page: a constant number of queries and one rescore of its customers.
         ctx.stats["signals_written"] += external_signals_upsert_many(
             workspace_id=integration.workspace_id, source=ctx.connector.signal_source, signals=signals
         )
     Integration.objects.filter(pk=integration.pk).update(signals_computed_at=started)
+
+
+def _record_outcomes(integration: Integration, grouped: dict[str, dict[str, list[dict]]]) -> None:
+    """Churns and win-backs the provider's records show (integrations/outcomes.py), through the
+    customers' own service: one read for the batch, a write only where the state changes."""
+    from customers.services import customer_outcome_record
+
+    build = OUTCOME_BUILDERS.get(integration.provider)
+    if build is None:
+        return
+    churned = dict(Customer.objects.filter(pk__in=list(grouped)).values_list("pk", "churned_at"))
+    for customer_id, streams in grouped.items():
+        if customer_id not in churned:
+            continue  # deleted since the link was made
+        outcome = build(streams, churned[customer_id])
+        if outcome is None:
+            continue
+        kind, at = outcome
+        try:
+            customer_outcome_record(
+                workspace_id=integration.workspace_id,
+                customer_id=customer_id,
+                kind=kind,
+                at=at,
+                source=integration.provider,
+            )
+        except ApiError:  # a 404: the customer was deleted since the read above
+            continue
 
 
 def claim(sync_run_id: str) -> bool:

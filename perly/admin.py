@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from perly.apikeys import api_key_create, api_key_revoke
 from perly.models import ApiKey, Workspace
@@ -79,7 +81,27 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
         obj.pk = key.pk
         obj.__dict__.update(key.__dict__)
-        messages.warning(request, f"Copy this key now; it will not be shown again: {full_key}")
+        # Shown by response_add in the body of this one answer. Not a message: Django's message
+        # storage is a signed, not encrypted, cookie, and the session would keep it server-side.
+        request._perly_created_key = full_key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        full_key = getattr(request, "_perly_created_key", None)
+        if full_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(
+            request,
+            "admin/perly/apikey/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "API key created",
+                "key": obj,
+                "full_key": full_key,
+            },
+        )
+        add_never_cache_headers(response)  # no-store: no cache or back button may replay it
+        return response
 
     @admin.action(description="Revoke selected API keys")
     def revoke_keys(self, request, queryset):

@@ -11,6 +11,8 @@ from django.http import HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from perly.timestamps import iso
+
 # Known statuses get their colour; "churned" (a customer who left) is grey, like "unknown".
 BADGE_STATUSES = ("healthy", "neutral", "at_risk", "churned", "unknown")
 
@@ -56,7 +58,7 @@ def _cell(value) -> str | int | float:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bool | int | float):

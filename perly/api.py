@@ -33,6 +33,8 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
     # No OPTIONS (DRF's metadata would run object lookups without an id) and no TRACE: a 405.
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
     extra_query_params: tuple[str, ...] = ()
+    # Query parameters that read another resource, with the scope each needs (perly.scopes).
+    param_scopes: dict[str, str] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -117,6 +119,10 @@ def _too_long(field, value) -> bool:
     )
 
 
+def _not_a_string(field, value) -> bool:
+    return isinstance(field, serializers.CharField) and value is not None and not isinstance(value, str)
+
+
 class StrictSerializerMixin:
     """Rejects unknown fields and values for read-only fields instead of ignoring them."""
 
@@ -142,6 +148,10 @@ class StrictSerializerMixin:
                 errors[name] = [
                     ErrorDetail(f"{name} is read-only and cannot be set.", code="parameter_read_only")
                 ]
+            elif _not_a_string(field, data[name]):
+                # DRF's CharField would turn 42 into "42": a client sending the wrong type should
+                # hear so, as the schema says `type: string`.
+                errors[name] = [ErrorDetail("Must be a string.", code="invalid")]
             elif _too_long(field, data[name]):
                 # DRF trims whitespace before checking max_length; the documented maxLength (and
                 # any client validating against it) counts what was sent.

@@ -7,6 +7,7 @@ import secrets
 import string
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,7 +94,10 @@ class AuthFailure(Exception):
         self.message = message
 
 
-_cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
+# Least recently used first; at most settings.PERLY_API_KEY_CACHE_SIZE entries, unknown keys
+# included (each is cached too, so a repeated guess costs no query), so a flood of random keys
+# cannot grow a worker's memory: the oldest entries are dropped instead.
+_cache: OrderedDict[str, tuple[float, Principal | None, datetime | None]] = OrderedDict()
 _cache_lock = threading.Lock()
 _last_used_written: dict[str, float] = {}
 _LAST_USED_EVERY = 60.0
@@ -148,11 +152,13 @@ def authenticate_key(full_key: str) -> Principal:
         raise AuthFailure("invalid_api_key", "Invalid API key provided.")
     key_hash = hash_key(full_key)
     now = time.monotonic()
-    cached = _cache.get(key_hash)
+    with _cache_lock:
+        cached = _cache.get(key_hash)
+        if cached is not None:
+            _cache.move_to_end(key_hash)
     if cached is None or now - cached[0] > settings.PERLY_API_KEY_CACHE_SECONDS:
         principal, revoked_at = _load(key_hash)
-        with _cache_lock:
-            _cache[key_hash] = (now, principal, revoked_at)
+        _remember(key_hash, (now, principal, revoked_at))
     else:
         _, principal, revoked_at = cached
     if principal is None:
@@ -163,6 +169,14 @@ def authenticate_key(full_key: str) -> Principal:
         raise AuthFailure("api_key_expired", "This API key has expired.")
     _touch_last_used(principal.key_id, now)
     return principal
+
+
+def _remember(key_hash: str, entry: tuple[float, Principal | None, datetime | None]) -> None:
+    with _cache_lock:
+        _cache[key_hash] = entry
+        _cache.move_to_end(key_hash)
+        while len(_cache) > settings.PERLY_API_KEY_CACHE_SIZE:
+            _cache.popitem(last=False)
 
 
 def _touch_last_used(key_id: str, now: float) -> None:

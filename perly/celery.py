@@ -7,36 +7,8 @@ import os
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
 from kombu import Queue
-from kombu.transport import redis as kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "perly.settings")
-
-
-def _reuse_sync_redis_client(create):
-    """kombu's Redis channel builds a new redis-py client object for every publish, ack and
-    unacked-bookkeeping call (`conn_or_acquire`), and redis-py's constructor fills a table of
-    ~170 response callbacks each time: ~0.1-0.2 ms of CPU per broker operation, three of them per
-    acks_late task. A synchronous client is only a handle on the channel's connection pool
-    (thread-safe; every command borrows a pooled connection), so one is kept per channel and
-    rebuilt when the pool is (after a fork, after a reconnect). Asynchronous clients (BRPOP on
-    the event loop) are left alone."""
-
-    def _create_client(self, asynchronous=False):
-        if asynchronous:
-            return create(self, asynchronous=True)
-        client = self.__dict__.get("_perly_sync_client")
-        if client is None or client.connection_pool is not self._pool:
-            client = create(self)
-            self._perly_sync_client = client
-        return client
-
-    kombu_redis.Channel._create_client = _create_client
-
-
-# A private kombu method (kombu is pinned in requirements.txt): if an upgrade renames it, the
-# workers keep kombu's own behaviour rather than failing to start.
-if callable(getattr(kombu_redis.Channel, "_create_client", None)):
-    _reuse_sync_redis_client(kombu_redis.Channel._create_client)
 
 app = Celery("perly")
 app.config_from_object("django.conf:settings", namespace="CELERY")

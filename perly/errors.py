@@ -7,8 +7,14 @@ import sys
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    DisallowedHost,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+)
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions as drf
@@ -177,6 +183,12 @@ def _from_exception(exc: Exception) -> tuple[int, str, str, str | None, list[dic
             None,
             {},
         )
+    if isinstance(exc, BadRequest) and isinstance(getattr(exc, "status_code", None), int):
+        # Raised below the app with its own answer: the web worker's bounded read (408).
+        return exc.status_code, exc.code, str(exc), None, None, {}
+    if isinstance(exc, DisallowedHost):
+        message = "The Host header names a host this server does not serve."
+        return 400, "parameter_invalid", message, "Host", None, {}
     if isinstance(exc, SuspiciousOperation) and not isinstance(exc, RequestDataTooBig):
         return 400, "parameter_invalid", "The request could not be understood.", None, None, {}
     if isinstance(exc, RequestDataTooBig):
@@ -248,6 +260,9 @@ def handler500(request) -> HttpResponse:
 
 
 def handler400(request, exception=None) -> HttpResponse:
+    # Django's answer to BadRequest and SuspiciousOperation raised anywhere, middleware included.
+    if exception is not None:
+        return response_for_exception(exception)
     return error_response(400, "parameter_invalid", "The request could not be understood.")
 
 

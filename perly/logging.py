@@ -12,16 +12,19 @@ import re
 
 from perly.request_context import current_request_id
 
+# The key formats are matched wherever they appear, with no word boundary before the prefix: a
+# key glued to other text (`/v1/customers/cus_pk_live_<secret>`, `x=1pk_live_...`, `"idpk_..."`)
+# is still a key. The prefixes are specific enough that over-masking costs nothing.
 _SECRET_PATTERNS = [
     # Perly API keys and webhook signing secrets.
-    re.compile(r"\b(pk_(?:live|test)_)[A-Za-z0-9]{8,}"),
-    re.compile(r"\b(whsec_)[A-Za-z0-9+/=]{8,}"),
+    re.compile(r"(pk_(?:live|test)_)[A-Za-z0-9]{8,}"),
+    re.compile(r"(whsec_)[A-Za-z0-9+/=%]{8,}"),  # % too: base64 percent-encoded in a URL
     # Stripe secret and restricted keys.
-    re.compile(r"\b((?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{8,}"),
+    re.compile(r"((?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{8,}"),
     # HubSpot private-app tokens (pat-na1-<uuid>).
-    re.compile(r"\b(pat-[a-z]{2}\d-)[0-9a-fA-F-]{8,}"),
+    re.compile(r"(pat-[a-z]{2}\d-)[0-9a-fA-F-]{8,}"),
     # Salesforce access tokens (<org id>!<token>).
-    re.compile(r"\b(00D[A-Za-z0-9]{0,15}!)[A-Za-z0-9._]{8,}"),
+    re.compile(r"(00D[A-Za-z0-9]{0,15}!)[A-Za-z0-9._]{8,}"),
     # Generic forms; the lookaheads skip values already masked above, so masking is idempotent.
     re.compile(r"((?:Bearer|bearer)\s+)(?![A-Za-z0-9._\-!]*\*{3})[A-Za-z0-9._\-!]{8,}"),
     re.compile(

@@ -51,6 +51,36 @@ class RequestIdMiddleware:
         return response
 
 
+class RequestLimitsMiddleware:
+    """Limits every request meets before anything else reads it, on every path: the query
+    string's size and parameter count, and the Host header (ALLOWED_HOSTS). Django checks the
+    Host only where something asks for it; the API answers some requests (a 401, a cached read)
+    before anything does, so it is checked here once for all."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        byte_limit = settings.PERLY_MAX_QUERY_STRING_BYTES
+        # WSGI hands the query over as latin-1 text: one character per byte on the wire.
+        if len(query) > byte_limit:
+            return error_response(
+                414,
+                "uri_too_long",
+                f"The query string is {len(query)} bytes long; at most {byte_limit} are accepted.",
+            )
+        count_limit = settings.PERLY_MAX_QUERY_PARAMS
+        if sum(1 for field in query.split("&") if field) > count_limit:
+            return error_response(
+                400,
+                "parameter_invalid",
+                f"Too many query parameters: at most {count_limit} are accepted.",
+            )
+        request.get_host()  # DisallowedHost: handler400 answers it in the envelope
+        return self.get_response(request)
+
+
 class DatabaseUnavailableMiddleware:
     """A database outage outside DRF views answers 503 in the envelope, not an HTML 500."""
 
@@ -78,10 +108,13 @@ def bucket_for(request) -> str:
 
 
 def charge_events(request, count: int) -> ratelimit.RateState:
-    """Called by the ingestion view once it knows the batch size: events are counted singly."""
+    """Called by the ingestion view once it knows the batch size: events are counted singly. The
+    gateway took the first unit before the body was read (so a bad envelope is not free); this
+    takes the rest, all or nothing."""
     principal = request.principal
-    state = ratelimit.consume(principal.key_id, "events", principal.limit_for("events"), cost=count)
-    request.rate_state = state
+    state = ratelimit.consume(principal.key_id, "events", principal.limit_for("events"), cost=count - 1)
+    # On the Django request the gateway reads its headers from (a DRF Request keeps its own attrs).
+    getattr(request, "_request", request).rate_state = state
     return state
 
 
@@ -93,6 +126,10 @@ def rate_limited_response(state: ratelimit.RateState) -> HttpResponse:
         f"Retry after {state.retry_after()} seconds.",
         headers={"Retry-After": str(state.retry_after())},
     )
+
+
+def _unauthorized(code: str, message: str) -> HttpResponse:
+    return error_response(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="perly"'})
 
 
 class ApiGatewayMiddleware:
@@ -121,7 +158,7 @@ class ApiGatewayMiddleware:
 
     def _handle(self, request):
         if request.path in UNAUTHENTICATED_PATHS:
-            request.rate_state = state = ratelimit.consume_anonymous(request)
+            request.rate_state = state = ratelimit.consume_open_path(request)
             if not state.allowed:
                 return rate_limited_response(state)
             return self.get_response(request)
@@ -133,13 +170,12 @@ class ApiGatewayMiddleware:
         bucket = bucket_for(request)
         if response_cache.candidate(request):
             return self._cached_read(request, bucket)
-        if bucket != "events":  # ingestion charges per event once it has parsed the batch
-            principal = request.principal
-            request.rate_state = state = ratelimit.consume(
-                principal.key_id, bucket, principal.limit_for(bucket)
-            )
-            if not state.allowed:
-                return rate_limited_response(state)
+        # One unit before the body is read or parsed, for every bucket: a request that will turn
+        # out malformed still costs something. Ingestion charges the rest of its batch once parsed.
+        principal = request.principal
+        request.rate_state = state = ratelimit.consume(principal.key_id, bucket, principal.limit_for(bucket))
+        if not state.allowed:
+            return rate_limited_response(state)
 
         if request.method in BODY_METHODS:
             too_large = self._check_body_size(request)
@@ -166,24 +202,33 @@ class ApiGatewayMiddleware:
 
     def _authenticate(self, request):
         header = request.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
-        message = None
-        code = "invalid_api_key"
         if not header:
-            message = "No API key provided. Send 'Authorization: Bearer pk_live_...'."
-        elif scheme.lower() != "bearer" or not key.strip():
+            # Nothing was guessed, so nothing is counted: a plain 401 (the headers show the bucket).
+            request.rate_state = ratelimit.anonymous_state(request, charge=False)
+            return _unauthorized(
+                "invalid_api_key", "No API key provided. Send 'Authorization: Bearer pk_live_...'."
+            )
+        # An address that used up its failed attempts is refused before any lookup, valid key or
+        # not: otherwise each further guess would still cost a query, and a hit would still answer.
+        request.rate_state = state = ratelimit.anonymous_state(request, charge=False)
+        if not state.allowed:
+            return rate_limited_response(state)
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            code = "invalid_api_key"
             message = "Malformed Authorization header. Send 'Authorization: Bearer pk_live_...'."
         else:
             try:
                 request.principal = authenticate_key(key.strip())
+                request.rate_state = None  # the key's own bucket reports from here on
                 return None
             except AuthFailure as exc:
                 code, message = exc.code, exc.message
         # Failed attempts count against the caller's address, which throttles key guessing.
-        request.rate_state = state = ratelimit.consume_anonymous(request)
+        request.rate_state = state = ratelimit.anonymous_state(request, charge=True)
         if not state.allowed:
             return rate_limited_response(state)
-        return error_response(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="perly"'})
+        return _unauthorized(code, message)
 
     def _check_body_size(self, request):
         limit = (

@@ -58,7 +58,9 @@ ERROR_DESCRIPTIONS = {
     "404": "No such object in this workspace.",
     "405": "Method not allowed on this path.",
     "409": "Conflict with the current state of a resource, or an idempotent request in flight.",
+    "408": "The request body did not arrive in time (see README, Limits).",
     "413": "The request body is too large.",
+    "414": "The query string is over 4,096 bytes (see README, Limits).",
     "415": "The request body is not application/json.",
     "429": "Rate limit exceeded; see Retry-After.",
     "500": "Internal error.",
@@ -113,7 +115,7 @@ def add_conventions(result, generator, request, public):
             for status in statuses:
                 if status in ("405",):
                     continue
-                if status in ("413", "415") and method not in ("post", "patch", "put"):
+                if status in ("408", "413", "415") and method not in ("post", "patch", "put"):
                     continue
                 if status == "409" and method != "post" and status not in responses:
                     continue
@@ -123,6 +125,11 @@ def add_conventions(result, generator, request, public):
                     "headers": _headers(),
                     "content": {"application/json": {"schema": error_ref}},
                 }
+            for status, response in responses.items():
+                # Every error answer is the envelope, including statuses a view documents itself
+                # (a 502 with only a description left generated clients returning None).
+                if status[0] in "45" and "content" not in response:
+                    response["content"] = {"application/json": {"schema": error_ref}}
             for param in operation.get("parameters", []):
                 if param.get("in") == "query":
                     _require_non_empty(param.get("schema", {}))

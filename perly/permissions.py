@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.permissions import BasePermission
 
+from perly.errors import ApiError
 from perly.middleware import READ_METHODS
 
 
@@ -16,6 +17,15 @@ class HasScope(BasePermission):
         scope = required_scope(view, request.method, getattr(view, "action", None))
         if scope is not None and not principal.has_scope(scope):
             raise PermissionDenied(f"This API key does not have the '{scope}' scope.")
+        # A filter on another resource's fields reads that resource (perly.scopes: the rule).
+        for param, param_scope in getattr(view, "param_scopes", {}).items():
+            if param in request.query_params and not principal.has_scope(param_scope):
+                raise ApiError(
+                    403,
+                    "insufficient_permissions",
+                    f"{param}: filtering by {param} needs the '{param_scope}' scope.",
+                    param=param,
+                )
         return True
 
 

@@ -1,22 +1,22 @@
-"""Fixed one-minute windows per API key and bucket (`read`, `write`, `events`).
+"""Fixed one-minute windows per API key and bucket (`read`, `write`, `events`), and per client
+address for failed authentication (`anonymous`).
 
-The per-key path costs one Redis round trip: a Lua script that checks and increments atomically,
-so the limiter is exact under concurrency (allowed <= limit) and a batch larger than what is
-left is refused whole without consuming anything. The anonymous bucket (per client address) uses
-django-ratelimit, where the extra round trips do not matter. If Redis is down the limiter fails
+Each check costs one Redis round trip: a Lua script that checks and increments atomically, so the
+limiter is exact under concurrency (allowed <= limit) and a batch larger than what is left is
+refused whole without consuming anything. The anonymous bucket is read before every key lookup
+(cost 0, a GET) and charged only when authentication fails. If Redis is down the limiter fails
 open: serving traffic matters more than counting it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
 
 from perly.redis_client import get_redis, run_script
 
@@ -69,7 +69,7 @@ def _window(identity: str, bucket: str) -> tuple[str, int, int]:
 def _fail_open(bucket: str, limit: int, reset: int, exc: Exception) -> RateState:
     """Redis down or timing out: serving traffic matters more than counting it."""
     metrics["ratelimit_fail_open_total"] += 1
-    logger.warning("rate limiter unavailable, allowing request: %s", exc.__class__.__name__)
+    logger.warning("%s rate limiter unavailable, allowing request: %s", bucket, exc.__class__.__name__)
     return RateState(bucket, limit, limit, reset, True)
 
 
@@ -101,19 +101,41 @@ def consume_then(
     return state, (list(result[2:]) if allowed else None)
 
 
-def consume_anonymous(request) -> RateState:
-    """The per-address bucket for requests without a valid key (django-ratelimit)."""
-    limit = settings.PERLY_RATE_LIMITS["anonymous"]
-    reset = int(time.time() // WINDOW_SECONDS) * WINDOW_SECONDS + WINDOW_SECONDS
+def client_address(request) -> str:
+    """The anonymous bucket's identity: the client's address, an IPv6 one as its /64 (one host
+    usually holds a whole /64, so per-address counting would not throttle it). Behind
+    PERLY_TRUSTED_PROXY_COUNT proxies it is the entry the outermost of them appended to
+    X-Forwarded-For (entries left of it are the client's to invent); without one, the peer."""
+    raw = request.META.get("REMOTE_ADDR") or ""
+    proxies = settings.PERLY_TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= proxies:
+            raw = forwarded[-proxies]
     try:
-        usage = get_usage(
-            request, group="perly.anonymous", key="ip", rate=f"{limit}/m", method=ALL, increment=True
-        )
-    except Exception as exc:
-        metrics["ratelimit_fail_open_total"] += 1
-        logger.warning("anonymous rate limiter unavailable: %s", exc.__class__.__name__)
-        return RateState("anonymous", limit, limit, reset, True)
-    if usage is None:
-        return RateState("anonymous", limit, limit, reset, True)
-    reset = int(time.time()) + int(usage["time_left"])
-    return RateState("anonymous", limit, max(0, limit - usage["count"]), reset, not usage["should_limit"])
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return str(address)
+
+
+def anonymous_state(request, *, charge: bool) -> RateState:
+    """The per-address bucket for failed authentication. `charge=False` only looks: it answers
+    allowed=False once the address has used up its limit, so the caller refuses before any key
+    lookup; `charge=True` counts one failure."""
+    limit = settings.PERLY_RATE_LIMITS["anonymous"]
+    if charge:
+        return consume(client_address(request), "anonymous", limit)
+    state = consume(client_address(request), "anonymous", limit, cost=0)
+    if state.allowed and state.remaining > 0:
+        return state
+    return RateState(state.bucket, state.limit, 0, state.reset, False)
+
+
+def consume_open_path(request) -> RateState:
+    """Requests to the paths that need no key (the OpenAPI spec), per address. A counter apart
+    from failed authentication's: fetching the spec must not lock a client out of its own key."""
+    return consume(f"open:{client_address(request)}", "anonymous", settings.PERLY_RATE_LIMITS["anonymous"])

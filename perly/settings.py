@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "perly.middleware.RequestIdMiddleware",
+    "perly.middleware.RequestLimitsMiddleware",
     "perly.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -218,6 +219,11 @@ PERLY_MAX_EVENTS_BODY_BYTES = 4 * 1024 * 1024
 # Django's own cap must sit above ours so our 413 answers first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = PERLY_MAX_EVENTS_BODY_BYTES + 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+# The query string, for every path (perly.middleware.RequestLimitsMiddleware): over the byte limit
+# a 414, over the count a 400. Both sit below gunicorn's own limits (gunicorn.conf.py: a request
+# line of 8,190 bytes), so a client normally meets the app's answer, not the server's.
+PERLY_MAX_QUERY_STRING_BYTES = 4096
+PERLY_MAX_QUERY_PARAMS = 100
 
 # --- Rate limits (per API key, one-minute windows) --------------------------------------------
 PERLY_RATE_LIMITS = {
@@ -226,13 +232,16 @@ PERLY_RATE_LIMITS = {
     "events": env.int("PERLY_RATE_LIMIT_EVENTS", default=10000),
     "anonymous": env.int("PERLY_RATE_LIMIT_ANONYMOUS", default=60),
 }
-RATELIMIT_USE_CACHE = "default"
-RATELIMIT_ENABLE = True
-# django-ratelimit refuses a non-shared cache; the embedded default is one process anyway.
+# Proxies in front of the app that append the peer to X-Forwarded-For: the anonymous bucket
+# counts per client address, which behind a proxy is not REMOTE_ADDR (perly.ratelimit).
+PERLY_TRUSTED_PROXY_COUNT = env.int("PERLY_TRUSTED_PROXY_COUNT", default=0)
 SILENCED_SYSTEM_CHECKS: list[str] = []
 
 # Seconds an API key lookup is cached in each process (revocation reaches others within this).
 PERLY_API_KEY_CACHE_SECONDS = 30
+# Keys (known or not) each process caches, least recently used dropped first: about 300 bytes
+# an entry (measured), so at most ~3 MB a worker. Above the number of keys in use, or they are re-read.
+PERLY_API_KEY_CACHE_SIZE = env.int("PERLY_API_KEY_CACHE_SIZE", default=10_000)
 PERLY_IDEMPOTENCY_TTL_HOURS = 24
 # Seconds a retrieve's response may be served from Redis (perly.response_cache); every write
 # invalidates at once, this only bounds a lost invalidation. 0 turns the cache off.
@@ -309,9 +318,23 @@ LOGGING = {
 
 # --- Integrations, webhooks (later issues add their settings here) ----------------------------
 PERLY_WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("PERLY_WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
-HUBSPOT_API_BASE = env.str("HUBSPOT_API_BASE", default="https://api.hubapi.com")
-SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+
+
+def _provider_base_url(name: str, default: str) -> str:
+    """Fail at startup on a base URL the outbound check would refuse at the first sync."""
+    from perly.outbound import OutboundUrlError, checked_url
+
+    value = env.str(name, default=default)
+    try:
+        checked_url(value.rstrip("/"), schemes=("https", "http"), what=name)
+    except OutboundUrlError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    return value
+
+
+STRIPE_API_BASE = _provider_base_url("STRIPE_API_BASE", "https://api.stripe.com")
+HUBSPOT_API_BASE = _provider_base_url("HUBSPOT_API_BASE", "https://api.hubapi.com")
+SALESFORCE_LOGIN_URL = _provider_base_url("SALESFORCE_LOGIN_URL", "https://login.salesforce.com")
 
 if PERLY_WEBHOOK_ALLOW_PRIVATE_URLS and os.environ.get("RUN_MAIN") != "true":
     logging.getLogger("perly").warning(

@@ -29,5 +29,6 @@ urlpatterns = [
 if os.environ.get("PERLY_BENCHMARK_BASELINE") == "1":
     urlpatterns.insert(0, path("", include("benchmarks.api.baseline_urls")))
 
+handler400 = "perly.errors.handler400"
 handler404 = "perly.errors.handler404"
 handler500 = "perly.errors.handler500"

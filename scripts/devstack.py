@@ -82,6 +82,10 @@ class Stack:
 
 
 def _raise_keyboard_interrupt(signum, frame):
+    # The first signal starts the shutdown; later ones (a second Ctrl-C, or the SIGTERM that
+    # make passes on to its children when it is itself terminated) must not cut it short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -142,7 +146,8 @@ def run(port: int) -> int:
         log(f"{' '.join(exc.cmd[1:3])} failed with exit code {exc.returncode}")
         return exc.returncode
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in _raise_keyboard_interrupt
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
         with contextlib.suppress(FileNotFoundError):
             (DATA / "env").unlink()

@@ -11,6 +11,7 @@ EVENT_TYPES: dict[str, str] = {
     "customer.created": "A customer was created.",
     "customer.updated": "A customer's attributes changed (previous_attributes holds the old values).",
     "customer.deleted": "A customer was deleted.",
+    "customer.churned": "A customer churned (API, admin or Stripe); data.object is the customer, churned_at set.",
     "health.score_changed": "A health score moved by at least 5 points since the last notification, or its status changed.",
     "health.status_changed": "A customer's health status changed.",
     "health.at_risk": "A customer's health crossed below the at-risk threshold.",

@@ -16,14 +16,13 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, requote_uri
 from urllib3 import exceptions as urllib3_errors
 
-from webhooks.ssrf import UrlNotAllowed, check_scheme, resolve_checked
+from webhooks.ssrf import UrlNotAllowed, checked_for_delivery, resolve_checked
 
 USER_AGENT = "Perly-Webhooks/1"
 TIMEOUT_SECONDS = 15.0
@@ -120,20 +119,14 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        check_scheme(url)
-        parts = urlsplit(url)
-        scheme = parts.scheme
-        host = (parts.hostname or "").encode("idna").decode("ascii")  # UnicodeError: a bad name
-        port = parts.port or (443 if scheme == "https" else 80)
+        # The one parser and the one set of parts: what was checked is what is connected to.
+        checked = checked_for_delivery(url)
+        scheme, host, port = checked.scheme, checked.host, checked.effective_port
         address = resolve_checked(host, port)  # on every attempt: DNS may have changed
-        host_header = f"[{host}]" if ":" in host else host
-        request_headers = {
-            **_DEFAULT_HEADERS,
-            **headers,
-            "Host": f"{host_header}:{parts.port}" if parts.port else host_header,
-            "User-Agent": USER_AGENT,
-        }
-        target = requote_uri(parts.path or "/") + (f"?{requote_uri(parts.query)}" if parts.query else "")
+        request_headers = {**_DEFAULT_HEADERS, **headers, "Host": checked.netloc, "User-Agent": USER_AGENT}
+        target = requote_uri(checked.path or "/") + (
+            f"?{requote_uri(checked.query)}" if checked.query else ""
+        )
         response = _pool(scheme, host, address, port).urlopen(
             "POST",
             target,

@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -58,60 +57,30 @@ def retry_delay(step: int, rng: random.Random | None = None) -> float | None:
     return RETRY_SCHEDULE_SECONDS[step] * (1 + jitter)
 
 
-@contextmanager
-def bookkeeping_transaction() -> Iterator[None]:
-    """A transaction for delivery bookkeeping (claims, attempts) that does not wait for the WAL
-    flush. Safe: losing its last instants in a database crash can only make a message look
-    undelivered, so it is sent again, which at-least-once delivery allows. The outbox rows
-    themselves are written by the caller's normal, durable transaction."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
+def webhook_message_deliver(*, message_id: str) -> str:
+    """Make one attempt at a due message, holding no transaction and no row lock across the POST.
 
-
-def _due_for_attempt(now: datetime) -> Q:
-    return Q(
-        Q(locked_until__isnull=True) | Q(locked_until__lt=now),
-        status=MessageStatus.PENDING,
-        next_attempt_at__lte=now + timedelta(seconds=1),
-    )
-
-
-def _claim_with_lease(message_id: str, now: datetime) -> bool:
-    """Portable claim: a conditional UPDATE that exactly one worker wins, leasing the row."""
-    with bookkeeping_transaction():
-        return bool(
-            WebhookMessage.objects.filter(_due_for_attempt(now), pk=message_id).update(
-                locked_until=now + CLAIM_LEASE
-            )
-        )
-
-
-def webhook_message_deliver(*, message_id: str, skip_locked: bool | None = None) -> str:
-    """Make one attempt at a due message. On PostgreSQL the message row stays locked (SKIP
-    LOCKED, so nobody waits) in one transaction around the attempt: a single commit per
-    delivery, and a crash simply rolls the claim back. Elsewhere a lease is claimed first."""
-    if skip_locked is None:
-        skip_locked = connection.vendor == "postgresql"  # the locked path's SQL is PostgreSQL's
+    The claim is one autocommit UPDATE that leases the row (`locked_until`) and reads what the
+    attempt needs; the POST runs with nothing open; the record is one autocommit statement that
+    stores the attempt and the message's new state, guarded by the lease. A worker killed
+    mid-attempt leaves a lease that simply expires, and the sweeper queues the message again:
+    delivery is at-least-once."""
     now = timezone.now()
-    if not skip_locked:
-        if not _claim_with_lease(message_id, now):
-            return SKIPPED
-        # No transaction around the HTTP call here: SQLite would hold its lock meanwhile.
-        message = WebhookMessage.objects.select_related("endpoint").get(pk=message_id)
-        return _attempt(message, _write_orm)
-    if connection.in_atomic_block:
-        # Called inside someone's transaction (tests, a shell): a savepoint holds the lock.
-        with transaction.atomic():
-            return _attempt_locked(message_id, now, own_transaction=False)
-    # A worker: BEGIN travels with the claim and COMMIT with the record, two round trips in all
-    # (with Django's atomic(), BEGIN and COMMIT would be round trips of their own).
+    lease = now + CLAIM_LEASE
+    row = _returning_row(
+        _claim_sql(), [lease, message_id, MessageStatus.PENDING, now + timedelta(seconds=1), now]
+    )
+    if row is None:
+        return SKIPPED
+    split = len(_MESSAGE_COLUMNS)
+    message = WebhookMessage.from_db(connection.alias, _MESSAGE_COLUMNS, row[:split])
+    message.endpoint = WebhookEndpoint.from_db(connection.alias, _ENDPOINT_COLUMNS, row[split:-1])
     try:
-        return _attempt_locked(message_id, now, own_transaction=True)
+        return _attempt(message, lambda decision: _record(decision, lease))
     except BaseException:
-        _rollback_open_transaction()
+        # Interrupted (a soft time limit, a bug): give the message back at once rather than when
+        # the lease runs out. A killed worker cannot do this; its lease expires instead.
+        WebhookMessage.objects.filter(pk=message.pk, locked_until=lease).update(locked_until=None)
         raise
 
 
@@ -129,71 +98,32 @@ _ENDPOINT_COLUMNS = (
     "previous_secret_expires_at",
     "failing_since",
 )
+# Delivery bookkeeping (claims, attempts) does not wait for the WAL flush: losing its last
+# instants in a database crash can only make a message look undelivered, so it is sent again,
+# which at-least-once delivery allows. The outbox rows themselves are written durably by the
+# caller. Set per statement: each runs in its own implicit transaction.
+_RELAXED_COMMIT = "set_config('synchronous_commit', 'off', true)"
 
 
 def _claim_sql() -> str:
-    """The claim, written out: the ORM spent more CPU composing this SELECT ... FOR UPDATE OF ...
-    SKIP LOCKED join than the database spent running it. It also relaxes the transaction's
-    commit (see bookkeeping_transaction) in the same round trip."""
+    """The lease, written out: the ORM cannot express UPDATE ... FROM ... RETURNING over a join.
+    The row is picked with SKIP LOCKED, so a claim never waits behind another transaction."""
     message_table = WebhookMessage._meta.db_table
     endpoint_table = WebhookEndpoint._meta.db_table
     columns = [f"m.{c}" for c in _MESSAGE_COLUMNS] + [f"e.{c}" for c in _ENDPOINT_COLUMNS]
-    columns.append("set_config('synchronous_commit', 'off', true)")
     return (
-        f"SELECT {', '.join(columns)} FROM {message_table} m "  # noqa: S608 (our own identifiers only)
-        f"JOIN {endpoint_table} e ON e.id = m.endpoint_id "
-        "WHERE m.id = %s AND m.status = %s AND m.next_attempt_at <= %s "
-        "AND (m.locked_until IS NULL OR m.locked_until < %s) "
-        "FOR UPDATE OF m SKIP LOCKED"
+        f"UPDATE {message_table} m SET locked_until = %s FROM {endpoint_table} e "  # noqa: S608 (our own identifiers only)
+        f"WHERE m.id = (SELECT id FROM {message_table} WHERE id = %s AND status = %s "
+        "AND next_attempt_at <= %s AND (locked_until IS NULL OR locked_until < %s) "
+        "FOR UPDATE SKIP LOCKED) "
+        f"AND e.id = m.endpoint_id RETURNING {', '.join(columns)}, {_RELAXED_COMMIT}"
     )
 
 
-def _run(sql: str, params: list, *, begin: bool = False, commit: bool = False) -> tuple | None:
-    """One round trip: `sql`, preceded by BEGIN and/or followed by COMMIT in the same simple-query
-    message when this code owns the transaction. Returns the statement's first row, if any."""
-    if begin:
-        sql = "BEGIN; " + sql
-    if commit:
-        sql += "; COMMIT"
+def _returning_row(sql: str, params: list) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if begin:
-            cursor.nextset()  # past BEGIN's empty result
-        return cursor.fetchone() if cursor.description else None
-
-
-def _rollback_open_transaction() -> None:
-    """After an error in a hand-opened transaction: roll it back so the connection is clean for
-    the next task (Django believes it is in autocommit mode throughout)."""
-    import psycopg
-
-    raw = connection.connection
-    if raw is None or raw.closed:
-        return
-    try:
-        if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            raw.execute("ROLLBACK")
-    except psycopg.Error:
-        connection.close()
-
-
-def _attempt_locked(message_id: str, now: datetime, *, own_transaction: bool) -> str:
-    """With `own_transaction`, Django does not know a transaction is open between the claim and
-    the record: only plain statements may run in between (`QuerySet.update` is one); anything
-    that opens `transaction.atomic()` would commit it early."""
-    row = _run(
-        _claim_sql(),
-        [message_id, MessageStatus.PENDING, now + timedelta(seconds=1), now],
-        begin=own_transaction,
-    )
-    if row is None:
-        if own_transaction:
-            _run("ROLLBACK", [])
-        return SKIPPED
-    split = len(_MESSAGE_COLUMNS)
-    message = WebhookMessage.from_db(connection.alias, _MESSAGE_COLUMNS, row[:split])
-    message.endpoint = WebhookEndpoint.from_db(connection.alias, _ENDPOINT_COLUMNS, row[split:-1])
-    return _attempt(message, lambda decision: _write_sql(decision, commit=own_transaction))
+        return cursor.fetchone()
 
 
 @dataclass
@@ -218,8 +148,8 @@ class _Decision:
 
 
 def _attempt(message: WebhookMessage, write: Callable[[_Decision], None]) -> str:
-    """Sign, send and record one attempt; `write` stores the decision (and ends the transaction
-    when the caller's claim opened one), then the follow-ups are registered for after the commit."""
+    """Sign, send and record one attempt; `write` stores the decision, then the follow-ups are
+    registered for after the commit (at once in autocommit, as in a worker)."""
     endpoint = message.endpoint
     if not endpoint.deliverable:
         decision = _Decision(
@@ -319,23 +249,18 @@ def _decide(message: WebhookMessage, endpoint: WebhookEndpoint, result: client.H
     return _Decision(message, attempt, update, after_commit, summary, delivered=verdict == "delivered")
 
 
-def _write_orm(decision: _Decision) -> None:
-    """The portable writes, in one short transaction of their own."""
-    with bookkeeping_transaction():
-        if decision.attempt:
-            WebhookAttempt.objects.create(**decision.attempt)
-        WebhookMessage.objects.filter(pk=decision.message.pk).update(**decision.update)
-        decision.track_endpoint_health()
-
-
-def _write_sql(decision: _Decision, *, commit: bool) -> None:
-    """The attempt INSERT and the message UPDATE as one statement (a data-modifying CTE), with
-    the COMMIT of the claim's transaction in the same round trip when this code opened it."""
+def _record(decision: _Decision, lease: datetime) -> None:
+    """The attempt INSERT and the message UPDATE as one autocommit statement (a data-modifying
+    CTE). The update applies only while this worker's lease holds: if it expired and another
+    worker claimed the message meanwhile, that worker's outcome is the one kept."""
     decision.track_endpoint_health()  # usually no statement (only when the failure state changes)
     message_meta = WebhookMessage._meta
     assignments = [f"{message_meta.get_field(name).column} = %s" for name in decision.update]
     params = list(decision.update.values())
-    sql = f"UPDATE {message_meta.db_table} SET {', '.join(assignments)} WHERE id = %s"  # noqa: S608
+    sql = (
+        f"UPDATE {message_meta.db_table} SET {', '.join(assignments)} "  # noqa: S608
+        f"WHERE id = %s AND locked_until = %s RETURNING {_RELAXED_COMMIT}"
+    )
     if decision.attempt:
         columns = ", ".join(decision.attempt)
         placeholders = ", ".join(["%s"] * len(decision.attempt))
@@ -344,7 +269,7 @@ def _write_sql(decision: _Decision, *, commit: bool) -> None:
             f"VALUES ({placeholders})) {sql}"
         )
         params = list(decision.attempt.values()) + params
-    _run(sql, [*params, decision.message.pk], commit=commit)
+    _returning_row(sql, [*params, decision.message.pk, lease])
 
 
 def _track_endpoint_health(
@@ -381,31 +306,24 @@ def _due(now: datetime):
     )
 
 
-def _take_due(now: datetime, limit: int, skip_locked: bool) -> list[str]:
+def _take_due(now: datetime, limit: int) -> list[str]:
     """Mark up to `limit` due messages as queued and return their ids; concurrent sweepers never
-    take the same row (row locks skipped on PostgreSQL, a conditional UPDATE per row elsewhere)."""
-    if skip_locked:
-        with transaction.atomic():
-            ids = list(
-                _due(now)
-                .select_for_update(skip_locked=True)
-                .order_by("next_attempt_at")
-                .values_list("id", flat=True)[:limit]
-            )
-            WebhookMessage.objects.filter(pk__in=ids).update(enqueued_at=now)
-        return ids
-    candidates = list(_due(now).order_by("next_attempt_at").values_list("id", flat=True)[:limit])
-    return [
-        message_id for message_id in candidates if _due(now).filter(pk=message_id).update(enqueued_at=now)
-    ]
+    take the same row (row locks are skipped, not waited for)."""
+    with transaction.atomic():
+        ids = list(
+            _due(now)
+            .select_for_update(skip_locked=True)
+            .order_by("next_attempt_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        WebhookMessage.objects.filter(pk__in=ids).update(enqueued_at=now)
+    return ids
 
 
-def webhook_messages_sweep(*, limit: int = SWEEP_BATCH, skip_locked: bool | None = None) -> int:
+def webhook_messages_sweep(*, limit: int = SWEEP_BATCH) -> int:
     """Queue every due message nobody has queued (broker was down, a retry's long delay is over,
     a worker died mid-task). Runs on beat; returns how many it queued."""
-    if skip_locked is None:
-        skip_locked = connection.features.has_select_for_update_skip_locked
-    ids = _take_due(timezone.now(), limit, skip_locked)
+    ids = _take_due(timezone.now(), limit)
     if not ids:
         return 0
     return enqueue_messages(ids)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from perly.crypto import decrypt_text, encrypt_text
 from perly.errors import ApiError
 from perly.models import Workspace
+from perly.timestamps import iso
 from webhooks.catalog import EVENT_TYPES, is_subscribed
 from webhooks.models import EndpointStatus, MessageStatus, WebhookEndpoint, WebhookMessage
 from webhooks.signing import generate_secret
@@ -25,10 +26,6 @@ logger = logging.getLogger("perly.webhooks")
 MAX_ENDPOINTS_PER_WORKSPACE = 20
 PREVIOUS_SECRET_TTL = timedelta(hours=24)
 ENDPOINT_FIELDS = ("url", "description", "events", "active")
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
 # --- Publishing (the outbox) -------------------------------------------------------------------
@@ -161,9 +158,10 @@ def enqueue_messages(message_ids: list[str], countdown: float | None = None) -> 
 # --- Endpoints -----------------------------------------------------------------------------------
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str) -> str:
+    """The URL as Perly will call it (rebuilt from its checked parts), or 400 url_not_allowed."""
     try:
-        check_url(url)
+        return check_url(url).url
     except UrlNotAllowed as exc:
         raise ApiError(400, "url_not_allowed", str(exc), param="url") from None
 
@@ -192,7 +190,7 @@ def _decrypted_secret(token: str, keys: tuple) -> str:
 
 def webhook_endpoint_create(*, workspace_id: str, data: dict) -> tuple[WebhookEndpoint, str]:
     """Returns the endpoint and its secret (shown once, in the create response)."""
-    _check_url(data["url"])
+    data = {**data, "url": _check_url(data["url"])}
     secret = generate_secret()
     with transaction.atomic():
         # Lock the workspace row so two concurrent creates cannot both pass the cap.
@@ -221,7 +219,7 @@ def webhook_endpoint_create(*, workspace_id: str, data: dict) -> tuple[WebhookEn
 
 def webhook_endpoint_update(*, workspace_id: str, endpoint_id: str, data: dict) -> WebhookEndpoint:
     if "url" in data:
-        _check_url(data["url"])
+        data = {**data, "url": _check_url(data["url"])}
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().get(workspace_id=workspace_id, pk=endpoint_id)
         for name in ENDPOINT_FIELDS:

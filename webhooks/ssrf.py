@@ -7,14 +7,16 @@ PERLY_WEBHOOK_ALLOW_PRIVATE_URLS lifts the address and https rules (development 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 
-MAX_URL_LENGTH = 2048
+from perly.outbound import CheckedUrl, OutboundUrlError, checked_url
+
+MAX_URL_LENGTH = 2048  # the same as perly.outbound.MAX_URL_LENGTH, said here for the API's help text
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Checked before Python's generic flags so the refusal names the range a developer recognises.
@@ -70,24 +72,18 @@ def address_refusal(ip: IPAddress) -> str | None:
     return None
 
 
-def validate_url_syntax(url: str) -> None:
-    """Raise InvalidWebhookUrl unless `url` is an absolute https URL without credentials."""
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidWebhookUrl(f"url must be at most {MAX_URL_LENGTH} characters.")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise InvalidWebhookUrl("url must not contain whitespace or control characters.")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise InvalidWebhookUrl("url is not a valid URL.")
+def validate_url_syntax(url: str) -> CheckedUrl:
+    """The URL's checked parts (perly.outbound.checked_url: the parser urllib3 connects with),
+    or InvalidWebhookUrl unless it is an absolute https URL without credentials."""
     allowed_schemes = ("https", "http") if _allow_private() else ("https",)
-    if parts.scheme not in allowed_schemes or not parts.hostname:
-        raise InvalidWebhookUrl("url must be an absolute https:// URL, such as 'https://example.com/hooks'.")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidWebhookUrl("url must not contain credentials (user:password@).")
-    if port == 0:
-        raise InvalidWebhookUrl("url has an invalid port.")
+    try:
+        return checked_url(url, schemes=allowed_schemes, max_length=MAX_URL_LENGTH)
+    except OutboundUrlError as exc:
+        if exc.rule == "scheme":
+            raise InvalidWebhookUrl(
+                "url must be an absolute https:// URL, such as 'https://example.com/hooks'."
+            ) from None
+        raise InvalidWebhookUrl(str(exc)) from None
 
 
 def _literal(host: str) -> IPAddress | None:
@@ -120,19 +116,23 @@ def resolve_checked(host: str, port: int) -> str:
     return str(addresses[0])
 
 
-def check_scheme(url: str) -> None:
-    """Plain http only while the development flag is on (checked again on every attempt)."""
-    if urlsplit(url).scheme != "https" and not _allow_private():
+def checked_for_delivery(url: str) -> CheckedUrl:
+    """The parts an attempt connects to. A stored URL is checked again with today's rules:
+    plain http only while the development flag is on, and any URL the syntax rules now refuse
+    (stored before they were tightened) is refused too."""
+    try:
+        checked = checked_url(url, schemes=("https", "http"), max_length=MAX_URL_LENGTH)
+    except OutboundUrlError as exc:
+        raise UrlNotAllowed(f"Webhook URL refused: {exc}") from None
+    if checked.scheme != "https" and not _allow_private():
         raise UrlNotAllowed("Webhook URLs must use https.")
+    return checked
 
 
-def check_url(url: str) -> None:
+def check_url(url: str) -> CheckedUrl:
     """Full check at creation: syntax, then every resolved address. A host that does not
     resolve now is accepted (DNS may be catching up); every attempt checks again."""
-    validate_url_syntax(url)
-    check_scheme(url)
-    parts = urlsplit(url)
-    try:
-        resolve_checked(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-    except (socket.gaierror, UnicodeError):
-        return
+    checked = validate_url_syntax(url)
+    with contextlib.suppress(socket.gaierror, UnicodeError):
+        resolve_checked(checked.host, checked.effective_port)
+    return checked

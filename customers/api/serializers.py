@@ -2,30 +2,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from customers.models import Customer, HealthStatus, LifecycleStage
+from customers.external_ids import MAX_LENGTH as MAX_EXTERNAL_ID_LENGTH
+from customers.external_ids import normalize_external_id
+from customers.models import Customer, HealthStatus, LifecycleStage, Outcome, OutcomeKind, OutcomeSource
 from perly.api import MetadataField, StrictSerializerMixin
+from perly.timestamps import iso
 
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-def iso(value: datetime | str | None) -> str | None:
-    """`2026-11-26T04:27:32Z`. isoformat is several times faster than strftime (lists call this
-    200 times a page). A str is a UTC timestamp as the database prints it (customers.selectors):
-    `2026-11-26 04:27:32.123456+00` (PostgreSQL) or without the offset (SQLite)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value.endswith("+00") or "+" not in value[19:]:
-            return f"{value[:10]}T{value[11:19]}Z"
-        value = datetime.fromisoformat(value)  # a connection in another time zone: convert
-    if value.utcoffset():
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="seconds")[:19] + "Z"
 
 
 class HealthSummarySerializer(serializers.Serializer):
@@ -43,13 +30,30 @@ class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
     email = serializers.EmailField(max_length=254, allow_null=True, required=False)
     domain = serializers.CharField(max_length=253, allow_null=True, required=False)
     external_id = serializers.CharField(
-        max_length=255, allow_null=True, required=False, help_text="Your own id; unique in the workspace."
+        max_length=255,
+        allow_null=True,
+        required=False,
+        help_text="Your own id; unique in the workspace. Compared after Unicode NFC and trimming "
+        "surrounding whitespace, and stored that way.",
     )
     plan = serializers.CharField(max_length=100, allow_null=True, required=False)
     owner = serializers.EmailField(
         max_length=254, allow_null=True, required=False, help_text="The account owner's email."
     )
-    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, allow_null=True, required=False)
+    lifecycle_stage = serializers.ChoiceField(
+        choices=LifecycleStage.choices,
+        allow_null=True,
+        required=False,
+        help_text="`churned` without a churned_at stamps churned_at now; leaving `churned` is a win-back "
+        "(churned_at cleared, a `reactivated` outcome recorded).",
+    )
+    churned_at = serializers.DateTimeField(
+        allow_null=True,
+        required=False,
+        help_text="When the customer churned, null if not churned. May be in the past (imports), never in the "
+        "future. Setting it sets lifecycle_stage `churned`; null is a win-back. Every change is kept in "
+        "/v1/customers/:id/outcomes.",
+    )
     metadata = MetadataField(required=False)
     health = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
@@ -66,6 +70,16 @@ class CustomerSerializer(StrictSerializerMixin, serializers.Serializer):
         if not _DOMAIN_RE.match(value):
             raise serializers.ValidationError("domain must be a hostname such as 'example.com'.")
         return value
+
+    def validate_external_id(self, value):
+        normalized = normalize_external_id(value)
+        if value is not None and normalized is None:
+            raise serializers.ValidationError("This field may not be blank.")
+        if normalized is not None and len(normalized) > MAX_EXTERNAL_ID_LENGTH:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {MAX_EXTERNAL_ID_LENGTH} characters."
+            )
+        return normalized
 
     def validate_email(self, value):
         return value.strip().lower() if value else value
@@ -89,6 +103,7 @@ REPRESENTATION_FIELDS = (
     "plan",
     "owner",
     "lifecycle_stage",
+    "churned_at",
     "metadata",
     "health_score",
     "health_status",
@@ -125,8 +140,31 @@ def customer_representation(customer: Customer | Mapping) -> dict:
         "plan": row["plan"],
         "owner": row["owner"],
         "lifecycle_stage": row["lifecycle_stage"],
+        "churned_at": iso(row["churned_at"]),
         "metadata": row["metadata"] or {},
         "health": _health(row),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+    }
+
+
+class OutcomeSerializer(serializers.Serializer):
+    """A recorded churn or win-back (output only)."""
+
+    id = serializers.CharField(help_text="out_...")
+    object = serializers.CharField(help_text='Always "outcome".')
+    customer = serializers.CharField(help_text="cus_...")
+    kind = serializers.ChoiceField(choices=OutcomeKind.choices)
+    at = serializers.DateTimeField(help_text="When it happened (may be backdated).")
+    source = serializers.ChoiceField(choices=OutcomeSource.choices, help_text="Who recorded it.")
+
+
+def outcome_representation(outcome: Outcome) -> dict:
+    return {
+        "id": outcome.id,
+        "object": "outcome",
+        "customer": outcome.customer_id,
+        "kind": outcome.kind,
+        "at": iso(outcome.at),
+        "source": outcome.source,
     }

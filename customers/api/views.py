@@ -1,15 +1,30 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from customers import services
-from customers.api.serializers import CustomerSerializer, customer_representation
+from customers.api.serializers import (
+    CustomerSerializer,
+    OutcomeSerializer,
+    customer_representation,
+    outcome_representation,
+)
 from customers.filtersets import CustomerFilterSet
-from customers.models import Customer
+from customers.models import Customer, Outcome
 from customers.selectors import customer_page_representation, customer_rows
 from perly.api import WorkspaceScopedViewSet
+from perly.errors import not_found_message
+from perly.ids import is_valid_id
 from perly.pagination import PAGINATION_PARAMS
 
 PAGINATION_PARAMS_SET = frozenset(PAGINATION_PARAMS)
@@ -93,3 +108,39 @@ class CustomerViewSet(WorkspaceScopedViewSet):
         customer = self.get_object()
         services.customer_delete(workspace_id=self.workspace_id, customer_id=customer.id)
         return Response({"id": customer.id, "object": "customer", "deleted": True})
+
+
+class CustomerOutcomeViewSet(WorkspaceScopedViewSet):
+    """A customer's recorded churns and win-backs, newest `at` first."""
+
+    queryset = Outcome.objects.all()
+    serializer_class = OutcomeSerializer
+    scope_resource = "customers"
+    id_prefix = "out"
+    resource_name = "outcome"
+    cursor_ordering = ("at", "id")
+
+    def scope_queryset(self, queryset):
+        return queryset.filter(customer_id=self.kwargs["pk"])
+
+    @extend_schema(
+        summary="List a customer's outcomes",
+        description="Every churn and win-back recorded for the customer (API, admin or Stripe), newest `at` "
+        "first. A win-back clears churned_at but keeps the churn here.",
+        parameters=[
+            OpenApiParameter(
+                "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="A customer id (cus_...)."
+            )
+        ],
+        responses={200: OutcomeSerializer},
+    )
+    def list(self, request, *args, **kwargs):
+        customer_id = self.kwargs["pk"]
+        exists = (
+            is_valid_id(customer_id, "cus")
+            and Customer.objects.filter(workspace_id=self.workspace_id, pk=customer_id).exists()
+        )
+        if not exists:
+            raise NotFound(not_found_message("customer", customer_id))
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([outcome_representation(outcome) for outcome in page])

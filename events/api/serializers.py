@@ -3,19 +3,11 @@ serializers for the OpenAPI document."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from rest_framework import serializers
 
 from events.models import Event
 from events.validation import MAX_BATCH, MAX_EVENT_BYTES, MAX_IDEMPOTENCY_KEY_LENGTH, REJECTION_CODES
-
-
-def iso(value: datetime) -> str:
-    """UTC with a Z; fractional seconds only when the event had them."""
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+from perly.timestamps import iso
 
 
 def event_representation(event: Event) -> dict:
@@ -24,10 +16,10 @@ def event_representation(event: Event) -> dict:
         "object": "event",
         "customer": event.customer_id,
         "type": event.type,
-        "timestamp": iso(event.timestamp),
+        "timestamp": iso(event.timestamp, fraction=True),  # fractions only when the event had them
         "properties": event.properties,
         "idempotency_key": event.idempotency_key,
-        "received_at": iso(event.received_at),
+        "received_at": iso(event.received_at, fraction=True),
     }
 
 
@@ -87,3 +79,21 @@ class EventBatchSerializer(serializers.Serializer):
         help_text="Valid events not stored again: their idempotency_key was already stored or repeated."
     )
     rejected = EventRejectionSerializer(many=True)
+
+
+class EventTypeSerializer(serializers.Serializer):
+    object = serializers.CharField(help_text='Always "event_type".')
+    type = serializers.CharField(help_text="The event type, as sent.")
+    count_30d = serializers.IntegerField(
+        help_text="Events of this type dated today (UTC) or the 29 days before."
+    )
+    last_seen_at = serializers.DateTimeField(help_text="The latest timestamp of an event of this type.")
+
+
+def event_type_representation(row) -> dict:
+    return {
+        "object": "event_type",
+        "type": row.type,
+        "count_30d": row.count_30d,
+        "last_seen_at": iso(row.last_seen_at),
+    }

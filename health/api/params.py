@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import date
 
+from perly.dates import RANGE_TEXT, DateParamError, parse_query_date
 from perly.errors import ApiError
-
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def invalid(param: str, message: str) -> ApiError:
@@ -26,11 +24,9 @@ def parse_date_param(params, name: str) -> date | None:
     if raw is None:
         return None
     try:
-        if not _DATE_RE.match(raw):
-            raise ValueError
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise invalid(name, f"{name} must be a date, YYYY-MM-DD.") from None
+        return parse_query_date(raw)
+    except DateParamError:
+        raise invalid(name, f"{name} must be a date, YYYY-MM-DD, {RANGE_TEXT}.") from None
 
 
 def parse_score_param(params, name: str) -> float | None:

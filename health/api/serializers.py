@@ -12,6 +12,7 @@ from health.models import HealthModel
 from health.services import MAX_WEIGHT
 from health.signals import CATALOG, CATEGORIES
 from perly.api import StrictSerializerMixin
+from perly.timestamps import iso
 
 
 @extend_schema_field({"type": "number", "minimum": 0, "maximum": 100})
@@ -103,7 +104,7 @@ def model_representation(model: HealthModel) -> dict:
         "weights": {key: model.weights.get(key, 0.0) for key in sorted(categories, key=_catalog_first)},
         "category_weights": {key: round(value, 2) for key, value in category_weights.items()},
         "thresholds": {"healthy": model.healthy_threshold, "at_risk": model.at_risk_threshold},
-        "created_at": model.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_at": iso(model.created_at),
     }
 
 
@@ -182,10 +183,16 @@ class SummarySerializer(serializers.Serializer):
 
 
 class AtRiskCustomerRefSerializer(serializers.Serializer):
+    """name, external_id and email are present only for a key with customers:read."""
+
     id = serializers.CharField()
-    name = serializers.CharField()
-    external_id = serializers.CharField(allow_null=True)
-    email = serializers.CharField(allow_null=True)
+    name = serializers.CharField(required=False, help_text="Only with the customers:read scope.")
+    external_id = serializers.CharField(
+        allow_null=True, required=False, help_text="Only with the customers:read scope."
+    )
+    email = serializers.CharField(
+        allow_null=True, required=False, help_text="Only with the customers:read scope."
+    )
 
 
 class AtRiskSerializer(serializers.Serializer):
@@ -302,6 +309,7 @@ class DeletedMetricSerializer(serializers.Serializer):
 
 def metric_representation(row) -> dict:
     from health import metrics
+    from perly.timestamps import iso
 
     definition = row.definition
     return {
@@ -309,8 +317,8 @@ def metric_representation(row) -> dict:
         "object": "metric",
         **{name: definition.get(name) for name in metrics.FIELDS},
         "unit": metrics.UNITS[definition["aggregate"]],
-        "created_at": row.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "updated_at": row.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
     }
 
 

@@ -34,6 +34,7 @@ from health.models import HealthModel, Metric
 from perly.api import WorkspaceScopedViewSet
 from perly.ids import is_valid_id
 from perly.pagination import parse_limit
+from perly.scopes import embedded
 
 MAX_HISTORY_DAYS = 730
 _CUSTOMER_PATH = OpenApiParameter(
@@ -112,6 +113,8 @@ class SignalViewSet(_CustomerScoped):
 
 class HealthSummaryViewSet(_CustomerScoped):
     extra_query_params = ("plan", "owner", "lifecycle_stage")
+    # An owner is an email on the customer: matching on it reads customer data (perly.scopes).
+    param_scopes = {"owner": "customers:read"}
 
     @extend_schema(
         summary="Summarize the workspace's health",
@@ -119,7 +122,9 @@ class HealthSummaryViewSet(_CustomerScoped):
         "includes 100) add up to the scored customers. Filters narrow the summary to a segment.",
         parameters=[
             OpenApiParameter("plan", OpenApiTypes.STR),
-            OpenApiParameter("owner", OpenApiTypes.EMAIL),
+            OpenApiParameter(
+                "owner", OpenApiTypes.EMAIL, description="Needs the customers:read scope too (else 403)."
+            ),
             OpenApiParameter("lifecycle_stage", OpenApiTypes.STR, enum=list(LifecycleStage.values)),
         ],
         responses={200: SummarySerializer},
@@ -194,6 +199,8 @@ class AtRiskViewSet(_CustomerScoped):
             forward=before is None,
         )
         data = selectors.at_risk_rows(customers=customers, threshold=threshold)
+        for row in data:  # name, email, external_id only with customers:read (perly.scopes)
+            row["customer"] = embedded(request.auth.scopes, "customer", row["customer"])
         return Response({"object": "list", "url": request.path, "has_more": has_more, "data": data})
 
     def _cursor(self, param: str, customer_id: str) -> tuple[float, str]:

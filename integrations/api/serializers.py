@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.db.models import Max, Subquery
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from customers.api.serializers import iso
 from integrations import config
 from integrations.models import Integration, IntegrationStatus, Provider, SyncRun, SyncStatus, SyncTrigger
 from perly.api import StrictSerializerMixin
+from perly.timestamps import iso
 
 
 class ConfigSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -41,19 +42,23 @@ class HubSpotCredentialsSerializer(StrictSerializerMixin, serializers.Serializer
 class SalesforceCredentialsSerializer(StrictSerializerMixin, serializers.Serializer):
     client_id = serializers.CharField(max_length=255)
     client_secret = serializers.CharField(max_length=255)
-    login_url = serializers.URLField(
+    login_url = serializers.CharField(
         required=False,
-        help_text="Your My Domain or sandbox login URL (https on salesforce.com); default login.salesforce.com.",
+        trim_whitespace=False,  # whitespace anywhere is refused by the URL check, with its reason
+        help_text="Your My Domain or sandbox login URL (an https origin on salesforce.com or force.com); "
+        "default login.salesforce.com.",
     )
 
     def validate_login_url(self, value: str) -> str:
-        from integrations.providers.salesforce import trusted_salesforce_url
+        from integrations.providers.salesforce import checked_login_url
+        from perly.outbound import OutboundUrlError
 
-        if not trusted_salesforce_url(value):
+        try:
+            return checked_login_url(value).url  # stored as it will be called
+        except OutboundUrlError as exc:
             raise serializers.ValidationError(
-                "login_url must be an https URL on salesforce.com or force.com."
+                f"{exc} It must be an https URL on salesforce.com or force.com."
             )
-        return value.rstrip("/")
 
 
 CREDENTIAL_SERIALIZERS = {
@@ -63,9 +68,15 @@ CREDENTIAL_SERIALIZERS = {
 }
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+class CredentialsField(serializers.JSONField):
+    """Any JSON in, checked per provider in validate(); the spec says what that allows, an object
+    of strings, so a generated client types it (a bare JSONField documents nothing)."""
+
+
 class IntegrationCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     provider = serializers.ChoiceField(choices=Provider.choices)
-    credentials = serializers.JSONField(
+    credentials = CredentialsField(
         help_text='stripe: {"api_key"}; hubspot: {"access_token"}; salesforce: {"client_id", "client_secret", "login_url"?}.'
     )
     config = ConfigSerializer(required=False)

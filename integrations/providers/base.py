@@ -20,8 +20,22 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from perly.outbound import OutboundUrlError, checked_url
 
 T = TypeVar("T")
+
+
+def configured_base_url(setting: str) -> str:
+    """A provider base URL from settings (STRIPE_API_BASE, HUBSPOT_API_BASE), through the same
+    check as every outbound URL; the SDK is handed the rebuilt URL, never the raw setting."""
+    try:
+        return checked_url(
+            str(getattr(settings, setting)).rstrip("/"), schemes=("https", "http"), what=setting
+        ).url
+    except OutboundUrlError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 class ProviderError(Exception):

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import urllib3
-from django.conf import settings
 from hubspot import HubSpot
 from hubspot.crm.companies import PublicObjectSearchRequest
 from urllib3.util.retry import Retry
@@ -34,6 +33,7 @@ from integrations.providers.base import (
     ProviderRetryable,
     Record,
     Stream,
+    configured_base_url,
     translate_http_status,
 )
 from perly.logging import mask_secrets
@@ -70,7 +70,7 @@ def _ms(value: Any) -> int | None:
 def _translate(exc: Exception) -> Exception:
     status = getattr(exc, "status", None)
     if isinstance(exc, urllib3.exceptions.HTTPError) or (status == 0):
-        return ProviderRetryable(f"HubSpot unreachable: {exc.__class__.__name__}")
+        return ProviderRetryable("HubSpot could not be reached.")  # no detail: not a port scanner
     if status is None:
         return ProviderError(f"HubSpot request failed: {exc.__class__.__name__}")
     message = ""
@@ -134,7 +134,7 @@ class HubSpotConnector(Connector):
         # Retries are ours; the SDK's urllib3 pool must not retry (or hide) anything.
         client = HubSpot(
             access_token=self.credentials["access_token"],
-            host=settings.HUBSPOT_API_BASE,
+            host=configured_base_url("HUBSPOT_API_BASE"),
             retry=Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False),
         )
         # Each attribute access builds a new API client: keep one of each for the run.

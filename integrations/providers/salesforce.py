@@ -9,10 +9,10 @@ persisted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -32,11 +32,15 @@ from integrations.providers.base import (
     translate_http_status,
 )
 from perly.logging import mask_secrets
+from perly.outbound import CheckedUrl, OutboundUrlError, checked_url
 
 API_VERSION = "v60.0"
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 TIMEOUT = 30
-TRUSTED_SUFFIXES = (".salesforce.com", ".force.com")
+TRUSTED_DOMAINS = ("salesforce.com", "force.com")
+# nextRecordsUrl comes from the response: only a query locator on the instance, nothing else.
+_NEXT_RECORDS = re.compile(r"^/services/data/v\d+\.\d+/query/[A-Za-z0-9_-]+$")
+UNREACHABLE = "Salesforce could not be reached."
 
 QUERIES = {
     "accounts": "SELECT Id, Name, Website, LastActivityDate, SystemModstamp FROM Account",
@@ -52,20 +56,54 @@ def _urls_overridden() -> bool:
     return settings.SALESFORCE_LOGIN_URL.rstrip("/") != DEFAULT_LOGIN_URL
 
 
-def trusted_salesforce_url(url: str) -> bool:
-    """https on salesforce.com / force.com: the only hosts a token or query may go to."""
-    parts = urlsplit(url or "")
-    host = (parts.hostname or "").lower()
-    return parts.scheme == "https" and any(host.endswith(s) or host == s[1:] for s in TRUSTED_SUFFIXES)
+def checked_login_url(url: str) -> CheckedUrl:
+    """A `login_url` credential (My Domain, sandbox): an https origin on salesforce.com or
+    force.com, as perly.outbound parses it (the parser requests connects with)."""
+    return checked_url(
+        url.rstrip("/") if isinstance(url, str) else url,
+        schemes=("https",),
+        trusted_domains=TRUSTED_DOMAINS,
+        origin_only=True,
+        what="login_url",
+    )
 
 
-def login_url_for(credentials: dict) -> str:
-    """The settings decide; a `login_url` credential (My Domain, sandbox) may only name a
-    Salesforce host, and is ignored when the settings point elsewhere (tests, proxies)."""
+def _configured_login_url() -> CheckedUrl:
+    # Operator-set (tests, a proxy): http allowed and a path prefix kept, the same syntax rules.
+    return checked_url(
+        settings.SALESFORCE_LOGIN_URL.rstrip("/"), schemes=("https", "http"), what="SALESFORCE_LOGIN_URL"
+    )
+
+
+def login_url_for(credentials: dict) -> CheckedUrl:
+    """The settings decide; a `login_url` credential may only name a Salesforce host, and is
+    ignored when the settings point elsewhere (tests, proxies). OutboundUrlError if refused."""
     given = credentials.get("login_url")
     if given and not _urls_overridden():
-        return given.rstrip("/")
-    return settings.SALESFORCE_LOGIN_URL.rstrip("/")
+        return checked_login_url(given)
+    return _configured_login_url()
+
+
+def checked_instance_url(instance_url: object) -> CheckedUrl:
+    """The token response's `instance_url`: an https origin on salesforce.com / force.com; with
+    SALESFORCE_LOGIN_URL overridden, the overriding origin itself is allowed too."""
+    if isinstance(instance_url, str):
+        instance_url = instance_url.rstrip("/")
+    try:
+        return checked_url(
+            instance_url,
+            schemes=("https",),
+            trusted_domains=TRUSTED_DOMAINS,
+            origin_only=True,
+            what="instance_url",
+        )
+    except OutboundUrlError:
+        if not _urls_overridden():
+            raise
+    checked = checked_url(instance_url, schemes=("https", "http"), origin_only=True, what="instance_url")
+    if checked.origin != _configured_login_url().origin:
+        raise OutboundUrlError("instance_url must be on salesforce.com or force.com.", "domain")
+    return checked
 
 
 def _error_reason(response: requests.Response) -> str:
@@ -84,7 +122,9 @@ def _error_reason(response: requests.Response) -> str:
 
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, requests.RequestException):
-        return ProviderRetryable(f"Salesforce unreachable: {exc.__class__.__name__}")
+        # One sentence for every network failure: a TLS error (something listens) and a refused
+        # connection (nothing does) must not be told apart, or the error is a port scanner.
+        return ProviderRetryable(UNREACHABLE)
     return ProviderError(f"Salesforce request failed: {exc.__class__.__name__}")
 
 
@@ -155,7 +195,7 @@ class SalesforceConnector(Connector):
         self.caller = Caller(_translate)
         self.session = requests.Session()
         self.token: str | None = None
-        self.instance_url: str | None = None
+        self.instance: CheckedUrl | None = None
 
     def close(self) -> None:
         self.session.close()
@@ -174,40 +214,43 @@ class SalesforceConnector(Connector):
             "client_id": self.credentials["client_id"],
             "client_secret": self.credentials["client_secret"],
         }
-        url = f"{login_url_for(self.credentials)}/services/oauth2/token"
+        try:
+            login = login_url_for(self.credentials)
+        except OutboundUrlError as exc:
+            raise ProviderAuthError(f"the login_url is refused ({exc})") from None
+        url = f"{login.url.rstrip('/')}/services/oauth2/token"
         try:
             body = self.caller(lambda: self._send("POST", url, data=data)).json()
         except ProviderError as exc:
             if exc.status in (400, 401, 403):  # invalid_client, invalid_grant...
                 raise ProviderAuthError(exc.reason, exc.status) from exc
             raise
-        instance_url = (body.get("instance_url") or "").rstrip("/")
-        if not instance_url or (not _urls_overridden() and not trusted_salesforce_url(instance_url)):
-            raise ProviderAuthError("Salesforce returned an instance_url outside salesforce.com / force.com.")
-        self.token, self.instance_url = body.get("access_token"), instance_url
+        try:
+            instance = checked_instance_url(body.get("instance_url") if isinstance(body, dict) else None)
+        except OutboundUrlError:
+            raise ProviderAuthError(
+                "Salesforce returned an instance_url outside salesforce.com / force.com."
+            ) from None
+        self.token, self.instance = body.get("access_token"), instance
 
-    def _get(self, path_or_url: str, params: dict | None = None) -> dict:
+    def _get(self, path: str, params: dict | None = None) -> dict:
         if self.token is None:
             self._authenticate()
-        if not path_or_url.startswith("/services/data/"):
+        if not (path == f"/services/data/{API_VERSION}/query" or _NEXT_RECORDS.match(str(path))):
             # nextRecordsUrl comes from the response: never let it send our token elsewhere.
             raise ProviderError("Salesforce returned an unexpected nextRecordsUrl.")
-        url = urljoin(self.instance_url + "/", path_or_url.lstrip("/"))
         try:
-            return self.caller(
-                lambda: self._send(
-                    "GET", url, params=params, headers={"Authorization": f"Bearer {self.token}"}
-                )
-            ).json()
+            return self.caller(lambda: self._query(path, params)).json()
         except ProviderAuthError as exc:
             if exc.status != 401:
                 raise
             self._authenticate()  # the session expired: one fresh token, then give up
-            return self.caller(
-                lambda: self._send(
-                    "GET", url, params=params, headers={"Authorization": f"Bearer {self.token}"}
-                )
-            ).json()
+            return self.caller(lambda: self._query(path, params)).json()
+
+    def _query(self, path: str, params: dict | None) -> requests.Response:
+        # The checked instance origin (re-read after a new token) plus a path checked above.
+        url = f"{self.instance.origin}{path}"
+        return self._send("GET", url, params=params, headers={"Authorization": f"Bearer {self.token}"})
 
     def check(self) -> None:
         try:

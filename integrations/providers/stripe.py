@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from django.conf import settings
 
 from integrations.providers.base import (
     AccountMatch,
@@ -28,6 +27,7 @@ from integrations.providers.base import (
     ProviderRetryable,
     Record,
     Stream,
+    configured_base_url,
     translate_http_status,
 )
 from perly.logging import mask_secrets
@@ -92,7 +92,14 @@ def _subscription(obj: dict, version: int) -> Record:
         stream="subscriptions",
         provider_id=obj["id"],
         parent_id=_id(obj.get("customer")),
-        data={"status": obj.get("status"), "created": obj.get("created"), "items": items},
+        data={
+            "status": obj.get("status"),
+            "created": obj.get("created"),
+            # When it ended / was canceled (epoch seconds, null while live): churn is dated ended_at.
+            "ended_at": obj.get("ended_at"),
+            "canceled_at": obj.get("canceled_at"),
+            "items": items,
+        },
         version=version,
     )
 
@@ -131,7 +138,7 @@ MAPPERS: dict[str, Callable[[dict, int], Record]] = {
 
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, stripe.APIConnectionError):
-        return ProviderRetryable(f"Stripe unreachable: {exc.user_message or exc.__class__.__name__}")
+        return ProviderRetryable("Stripe could not be reached.")  # no detail: not a port scanner
     if isinstance(exc, stripe.StripeError):
         status = exc.http_status or 0
         reason = mask_secrets(f"Stripe answered {status}: {exc.user_message or 'no message'}")
@@ -152,7 +159,7 @@ class StripeConnector(Connector):
         # Retries are ours (counted, Retry-After honoured): the SDK's are switched off.
         self.client = stripe.StripeClient(
             self.credentials["api_key"],
-            base_addresses={"api": settings.STRIPE_API_BASE},
+            base_addresses={"api": configured_base_url("STRIPE_API_BASE")},
             max_network_retries=0,
         )
         self.full_refresh = True

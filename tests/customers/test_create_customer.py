@@ -38,6 +38,7 @@ def test_create_returns_the_full_object(client):
         "plan": "growth",
         "owner": "maya@perly.io",
         "lifecycle_stage": "trial",
+        "churned_at": None,
         "metadata": {"region": "emea"},
         "health": None,
         "created_at": body["created_at"],

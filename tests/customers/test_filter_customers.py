@@ -131,7 +131,7 @@ def test_created_range(client, people):
         (
             "created_after",
             "9999-12-31T23:00:00-05:00",
-            "created_after: Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.",
+            "created_after: Enter a date or datetime from 1900-01-01 to 2999-12-31 (UTC).",
         ),
         (
             "created_before",

@@ -49,32 +49,24 @@ def database_url(port: int | None = None) -> str:
 class Server:
     """`gunicorn perly.wsgi` in a subprocess (sync workers with threads, as in production)."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, threads: int = 8):
+    def __init__(self, env: dict[str, str], workers: int = 1, threads: int = 8, shipped_config: bool = False):
         self.env = env
         self.workers = workers
         self.threads = threads
+        # Only the repository's gunicorn.conf.py: its worker class, process and thread counts.
+        self.shipped_config = shipped_config
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.session = requests.Session()
         self.log = tempfile.NamedTemporaryFile(prefix="perly-gunicorn-", suffix=".log")  # noqa: SIM115
 
     def start(self) -> Server:
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "perly.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(self.workers),
-            "--threads",
-            str(self.threads),
-            "--timeout",
-            "60",
-            "--log-level",
-            "warning",
-        ]
+        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}"]
+        if self.shipped_config:
+            command += ["--config", str(ROOT / "gunicorn.conf.py"), "--log-level", "info"]
+        else:
+            command += ["perly.wsgi:application", "--workers", str(self.workers)]
+            command += ["--threads", str(self.threads), "--timeout", "60", "--log-level", "warning"]
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stderr=self.log, start_new_session=True
         )

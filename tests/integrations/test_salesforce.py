@@ -8,7 +8,8 @@ import pytest
 from django.test import override_settings
 
 from customers.models import Customer
-from integrations.providers.salesforce import login_url_for, trusted_salesforce_url
+from integrations.providers.salesforce import checked_instance_url, login_url_for
+from perly.outbound import OutboundUrlError
 from tests.integrations.conftest import SALESFORCE_CLIENT, connect
 from tests.integrations.helpers import cursor, records, signals_of, sync_now
 
@@ -172,14 +173,23 @@ def test_support_and_engagement_signals(client, fake_salesforce):
 
 @pytest.mark.django_db  # no database work: skip the transactional flush
 def test_instance_url_must_be_salesforce_unless_the_urls_were_overridden():
-    assert trusted_salesforce_url("https://acme.my.salesforce.com")
-    assert trusted_salesforce_url("https://na1.force.com")
-    assert not trusted_salesforce_url("http://acme.my.salesforce.com")
-    assert not trusted_salesforce_url("https://salesforce.com.evil.io")
-    assert not trusted_salesforce_url("https://evilsalesforce.com")
     with override_settings(SALESFORCE_LOGIN_URL="https://login.salesforce.com"):
+        assert checked_instance_url("https://acme.my.salesforce.com").url == "https://acme.my.salesforce.com"
+        assert checked_instance_url("https://na1.force.com/").url == "https://na1.force.com"
+        for bad in (
+            "http://acme.my.salesforce.com",
+            "https://salesforce.com.evil.io",
+            "https://evilsalesforce.com",
+            "http://127.0.0.1:9",
+        ):
+            with pytest.raises(OutboundUrlError):
+                checked_instance_url(bad)
         assert (
-            login_url_for({"login_url": "https://acme.my.salesforce.com"}) == "https://acme.my.salesforce.com"
+            login_url_for({"login_url": "https://acme.my.salesforce.com"}).url
+            == "https://acme.my.salesforce.com"
         )
     with override_settings(SALESFORCE_LOGIN_URL="http://127.0.0.1:9"):
-        assert login_url_for({"login_url": "https://acme.my.salesforce.com"}) == "http://127.0.0.1:9"
+        assert login_url_for({"login_url": "https://acme.my.salesforce.com"}).url == "http://127.0.0.1:9"
+        assert checked_instance_url("http://127.0.0.1:9").url == "http://127.0.0.1:9"
+        with pytest.raises(OutboundUrlError):
+            checked_instance_url("http://127.0.0.1:10")  # not the overriding origin

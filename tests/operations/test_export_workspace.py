@@ -17,7 +17,7 @@ from webhooks.models import WebhookEndpoint, WebhookMessage
 
 @pytest.fixture
 def populated(client, other_client):
-    """Acme: customers, events, a webhook endpoint with messages. Globex: a customer of its own."""
+    """Acme: customers (one churned), events, a webhook endpoint with messages. Globex: a customer of its own."""
     with override_settings(PERLY_WEBHOOK_ALLOW_PRIVATE_URLS=True):
         client.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["customer.created"]})
     ids = [
@@ -26,6 +26,7 @@ def populated(client, other_client):
     ]
     events = [{"customer_id": ids[0], "type": "login", "idempotency_key": f"k{i}"} for i in range(5)]
     assert client.post("/v1/events", {"events": events}, format="json").status_code == 200
+    assert client.patch(f"/v1/customers/{ids[2]}", {"churned_at": "2026-01-06T00:00:00Z"}).status_code == 200
     other_client.post("/v1/customers", {"name": "Globex customer"})
     return ids
 
@@ -37,6 +38,8 @@ def snapshot(client, customer_ids) -> dict:
         "events": client.get(f"/v1/events?customer={customer_ids[0]}&limit=100").json()["data"],
         "webhooks": client.get("/v1/webhooks").json()["data"],
         "health": [client.get(f"/v1/customers/{cid}/health").json() for cid in customer_ids],
+        "event_types": client.get("/v1/events/types").json()["data"],
+        "outcomes": [client.get(f"/v1/customers/{cid}/outcomes").json()["data"] for cid in customer_ids],
     }
 
 
@@ -55,6 +58,8 @@ def test_a_deleted_workspace_comes_back_from_its_export(
     output = export("acme", fixture)
     assert "customers.Customer: 3" in output
     assert "events.Event: 5" in output
+    assert "events.EventTypeDaily: " in output
+    assert "customers.Outcome: 1" in output
     assert "webhooks.WebhookEndpoint: 1" in output
     assert "webhooks.WebhookMessage: 3" in output
     rows = [json.loads(line) for line in fixture.read_text().splitlines()]

@@ -43,3 +43,18 @@ def assert_rate_headers(response, resource: str, limit: int | None = None, remai
         assert response["X-RateLimit-Limit"] == str(limit)
     if remaining is not None:
         assert response["X-RateLimit-Remaining"] == str(remaining)
+
+
+def start_early_in_a_window(margin: float = 10.0) -> None:
+    """Wait, if need be, until at least `margin` seconds are left of the current one-minute
+    rate-limit window, so a test that spends a bucket and then checks it sees one window."""
+    import time
+
+    from perly.ratelimit import WINDOW_SECONDS
+    from tests.support.worker import wait_for
+
+    wait_for(
+        lambda: WINDOW_SECONDS - time.time() % WINDOW_SECONDS > margin,
+        timeout=margin + 5,
+        message="the next rate-limit window",
+    )

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.contrib.messages import get_messages
+from django.contrib.messages.storage.cookie import CookieStorage
 
 from perly.models import ApiKey
 
@@ -80,6 +81,43 @@ def test_adding_a_key_shows_it_once_and_it_works(admin_client, workspace, anon_c
     listed = api.get("/v1/customers")
     assert listed.status_code == 200
     assert listed["X-RateLimit-Limit"] == "5"
+
+
+KEY_PATTERN = re.compile(r"pk_(?:live|test)_[A-Za-z0-9]{32,}")
+
+
+def cookie_texts(response) -> list[str]:
+    """Every cookie the answer sets, raw and, for the messages cookie, decoded: its signed value
+    may be compressed, so a plain substring check could miss a secret inside it."""
+    texts = []
+    for name, morsel in response.cookies.items():
+        texts.append(morsel.OutputString())
+        if name == CookieStorage.cookie_name and morsel.value:
+            decoded = CookieStorage(response.wsgi_request)._decode(morsel.value)
+            texts.extend(str(message) for message in decoded or [])
+    return texts
+
+
+def test_a_new_key_never_travels_in_a_cookie(admin_client, workspace, anon_client):
+    """Django's message storage is a signed, not encrypted, cookie: the secret must only be in
+    the body of the one answer to the add form, never in a cookie or the session."""
+    response = admin_client.post(
+        "/admin/perly/apikey/add/",
+        {"workspace": workspace.pk, "name": "cookie check", "scopes": ["read"]},
+    )
+    followed = admin_client.get("/admin/perly/apikey/")
+    for answer in (response, followed):
+        for text in cookie_texts(answer):
+            assert not KEY_PATTERN.search(text), text
+    assert all(not KEY_PATTERN.search(str(value)) for value in admin_client.session.values())
+    # Shown once, on the answer itself, which no cache may keep.
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    shown = set(KEY_PATTERN.findall(response.content.decode()))
+    assert len(shown) == 1
+    assert not KEY_PATTERN.search(followed.content.decode())
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {shown.pop()}")
+    assert anon_client.get("/v1/customers").status_code == 200
 
 
 def test_adding_a_key_without_scopes_is_refused(admin_client, workspace):

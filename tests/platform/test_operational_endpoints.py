@@ -69,6 +69,8 @@ def test_openapi_documents_customer_list_filters(schema):
         "health_score_max",
         "created_after",
         "created_before",
+        "churned_after",
+        "churned_before",
         "q",
         "limit",
         "starting_after",
@@ -96,6 +98,7 @@ def test_openapi_documents_customer_bodies(schema):
         "plan",
         "owner",
         "lifecycle_stage",
+        "churned_at",
         "metadata",
     }
     assert body["properties"]["metadata"]["maxProperties"] == 50

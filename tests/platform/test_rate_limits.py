@@ -42,25 +42,28 @@ def test_headers_on_a_400(client):
     assert_rate_headers(response, "write", limit=200, remaining=199)
 
 
-def test_a_401_counts_against_the_anonymous_bucket(anon_client, db):
-    first = anon_client.get("/v1/customers")
-    second = anon_client.get("/v1/customers", HTTP_AUTHORIZATION="Bearer pk_live_" + "x" * 40)
+BAD_KEY = "Bearer pk_live_" + "x" * 40
+
+
+def test_a_failed_key_counts_against_the_anonymous_bucket(anon_client, db):
+    first = anon_client.get("/v1/customers", HTTP_AUTHORIZATION=BAD_KEY)
+    second = anon_client.get("/v1/customers", HTTP_AUTHORIZATION=BAD_KEY)
     assert first.status_code == second.status_code == 401
     assert_rate_headers(first, "anonymous", limit=60, remaining=59)
     assert_rate_headers(second, "anonymous", limit=60, remaining=58)
 
 
 def test_anonymous_bucket_is_per_client_address(anon_client, db):
-    anon_client.get("/v1/customers", REMOTE_ADDR="10.0.0.1")
-    response = anon_client.get("/v1/customers", REMOTE_ADDR="10.0.0.2")
+    anon_client.get("/v1/customers", HTTP_AUTHORIZATION=BAD_KEY, REMOTE_ADDR="10.0.0.1")
+    response = anon_client.get("/v1/customers", HTTP_AUTHORIZATION=BAD_KEY, REMOTE_ADDR="10.0.0.2")
     assert_rate_headers(response, "anonymous", remaining=59)
 
 
 @override_settings(PERLY_RATE_LIMITS={**settings.PERLY_RATE_LIMITS, "anonymous": 2})
 def test_anonymous_bucket_answers_429_after_its_limit(anon_client, db):
     for _ in range(2):
-        assert anon_client.get("/v1/customers").status_code == 401
-    response = anon_client.get("/v1/customers")
+        assert anon_client.get("/v1/customers", HTTP_AUTHORIZATION=BAD_KEY).status_code == 401
+    response = anon_client.get("/v1/customers", HTTP_AUTHORIZATION=BAD_KEY)
     assert_error(response, 429, "rate_limit_error", "rate_limit_exceeded", param=None)
     assert 1 <= int(response["Retry-After"]) <= 60
     assert_rate_headers(response, "anonymous", limit=2, remaining=0)

@@ -60,6 +60,7 @@ class Seeded:
     webhook: str
     message: str
     integration: str
+    outcome: str
     metric: str
 
     def by_segment(self) -> dict[str, str]:
@@ -83,6 +84,9 @@ def seed_workspace(api, **customer_fields) -> Seeded:
 
     fields = {"name": "Seeded Co", "email": "ops@seeded.example", **customer_fields}
     customer = created(api.post("/v1/customers", fields))
+    # A backdated churn: the customer's outcome history has one entry.
+    created(api.patch(f"/v1/customers/{customer['id']}", {"churned_at": "2026-01-06T00:00:00Z"}))
+    outcome = api.get(f"/v1/customers/{customer['id']}/outcomes").json()["data"][0]
     created(
         api.post(
             "/v1/events",
@@ -114,4 +118,12 @@ def seed_workspace(api, **customer_fields) -> Seeded:
             format="json",
         )
     )
-    return Seeded(customer["id"], event["id"], webhook["id"], message["id"], integration["id"], metric["key"])
+    return Seeded(
+        customer["id"],
+        event["id"],
+        webhook["id"],
+        message["id"],
+        integration["id"],
+        outcome["id"],
+        metric["key"],
+    )

@@ -33,6 +33,7 @@ SEGMENT_RESOURCES = {
 # List routes (by URL name) -> the resource their pagination cursors name.
 LIST_ROUTES = {
     "customer-list": ("customer", "cus"),
+    "customer-outcomes": ("outcome", "out"),
     "event-list": ("event", "evt"),
     "integration-list": ("integration", "int"),
     "webhook-endpoint-list": ("webhook", "we"),
@@ -41,7 +42,9 @@ LIST_ROUTES = {
     "health-metrics": ("metric", "met"),
 }
 # Workspace-wide routes without an id: their answer depends only on the key's workspace.
-WORKSPACE_ROUTES = {"health-summary", "health-model"}
+# event-type-list pages by type name (both seeded workspaces send "login"); its cursor across
+# workspaces is tested in tests/events/test_event_types.py.
+WORKSPACE_ROUTES = {"health-summary", "health-model", "event-type-list"}
 # Query parameters that carry something identifying of another workspace: probe with B's value.
 IDENTIFYING_PARAMS = {
     "starting_after": lambda b, cursor: cursor,
@@ -68,6 +71,8 @@ NEUTRAL_PARAMS = {
     "limit": "5",
     "created_after": "2000-01-01",
     "created_before": "2100-01-01",
+    "churned_after": "2000-01-01",
+    "churned_before": "2100-01-01",
     "timestamp_after": "2000-01-01",
     "timestamp_before": "2100-01-01",
     "type": "login",

@@ -153,3 +153,58 @@ def test_a_kept_alive_connection_is_reused_only_for_the_address_checked_on_each_
     assert (third.status_code, third.kind) == (None, "connection_error")
     assert len(receiver.received()) == 2
     assert calls == ["pooled.example"] * 3  # resolved and checked on every attempt
+
+
+def _hostile_forms():
+    from tests.support.hostile_urls import hostile_urls
+
+    return [url.replace("18951", "{port}") for url, _kind in hostile_urls("hooks.example.com", 18951)]
+
+
+@pytest.fixture
+def trap():
+    from tests.support.hostile_urls import Trap
+
+    with Trap() as live:
+        yield live
+
+
+def _public_and_evil_dns(fake_dns):
+    # The trusted-looking name is public; the attacker's names point at the loopback (the trap).
+    fake_dns(
+        {
+            "hooks.example.com": "93.184.215.14",
+            "hooks.example.com.evil.example": "127.0.0.1",
+            "evil.example": "127.0.0.1",
+            "localhost": "127.0.0.1",
+        }
+    )
+
+
+@pytest.mark.parametrize("form", _hostile_forms())
+def test_hostile_url_forms_are_refused_at_creation(client, fake_dns, trap, form):
+    """The same gate as the providers' URLs (perly.outbound.checked_url): what the check read is
+    what the client connects to; the table is shared with tests/integrations/test_outbound_ssrf.py."""
+    _public_and_evil_dns(fake_dns)
+    response = client.post(
+        "/v1/webhooks", {"url": form.format(port=trap.port), "events": ["*"]}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] in ("parameter_invalid", "url_not_allowed")
+    assert response.json()["error"]["param"] == "url"
+    assert not trap.connected()
+
+
+@pytest.mark.parametrize("form", _hostile_forms())
+def test_hostile_url_forms_stored_before_the_check_fail_the_attempt_unsent(fake_dns, trap, form):
+    _public_and_evil_dns(fake_dns)
+    result = webhook_client.post(form.format(port=trap.port), b"{}", {"Content-Type": "application/json"})
+    assert (result.kind, result.status_code) == ("url_not_allowed", None)
+    assert not trap.connected()
+
+
+def test_the_stored_url_is_the_rebuilt_one(client, fake_dns):
+    fake_dns({"hooks.example.com": "93.184.215.14"})
+    response = client.post("/v1/webhooks", {"url": "HTTPS://Hooks.Example.com/p?q=1#frag", "events": ["*"]})
+    assert response.status_code == 201
+    assert response.json()["url"] == "https://hooks.example.com/p?q=1"

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import orjson
 from django.utils import timezone
 from rest_framework import serializers
 
+from customers.selectors import live_customer_ids
 from perly.api import StrictSerializerMixin
+from perly.scopes import embedded_event, event_customer
+from perly.timestamps import iso
 from webhooks.catalog import WILDCARD, valid_subscriptions
 from webhooks.models import EndpointStatus, MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from webhooks.services import iso
 from webhooks.ssrf import InvalidWebhookUrl, validate_url_syntax
 
 
@@ -47,7 +51,24 @@ def attempt_representation(attempt: WebhookAttempt) -> dict:
     }
 
 
-def message_representation(message: WebhookMessage) -> dict:
+def _event(message: WebhookMessage) -> dict:
+    if not hasattr(message, "_event"):
+        message._event = orjson.loads(message.payload)
+    return message._event
+
+
+def gone_customers(workspace_id: str, messages: Iterable[WebhookMessage]) -> frozenset[str]:
+    """The deleted (or purged) customers these messages are about: their payloads are read
+    back by reference only. One query for a page."""
+    about = {event_customer(_event(message)) for message in messages} - {None}
+    return frozenset(about - live_customer_ids(workspace_id=workspace_id, ids=about))
+
+
+def message_representation(
+    message: WebhookMessage, *, scopes: frozenset[str], gone: frozenset[str] = frozenset()
+) -> dict:
+    """`scopes` are the reading key's: the payload's object is shown by perly.scopes' rule;
+    `gone` are gone_customers()."""
     pending = message.status == MessageStatus.PENDING
     return {
         "id": message.id,
@@ -60,7 +81,7 @@ def message_representation(message: WebhookMessage) -> dict:
         "delivered_at": iso(message.delivered_at),
         "last_error": message.last_error,
         "created_at": iso(message.created_at),
-        "event": orjson.loads(message.payload),
+        "event": embedded_event(scopes, _event(message), gone),
         "attempts": [attempt_representation(a) for a in message.attempts.all()],
     }
 
@@ -79,7 +100,9 @@ class WebhookEndpointSerializer(StrictSerializerMixin, serializers.Serializer):
     object = serializers.CharField(read_only=True, default="webhook_endpoint")
     url = serializers.CharField(
         trim_whitespace=False,  # the length rule lives in validate_url_syntax, with its own message
-        help_text="Absolute https:// URL, at most 2,048 characters, no credentials, public addresses only.",
+        help_text="Absolute https:// URL, at most 2,048 characters, no credentials. Its host must resolve "
+        "only to public addresses: a refused address is a 400 url_not_allowed; a host that does not resolve "
+        "yet is accepted and checked again on every attempt.",
     )
     description = serializers.CharField(max_length=500, allow_null=True, allow_blank=True, required=False)
     events = serializers.ListField(
@@ -162,8 +185,17 @@ class WebhookMessageSerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
-    event = serializers.JSONField(help_text="The payload exactly as delivered.")
+    event = serializers.JSONField(
+        help_text="The payload as delivered. Its data.object is shown in full only to a key that may read "
+        "that object's resource (customers:read for a customer, health:read for a health_score, ...) and "
+        "only while the customer it is about is not deleted; otherwise it is reduced to its reference "
+        "(a customer's id) and previous_attributes to {}."
+    )
     attempts = WebhookAttemptSerializer(many=True)
 
     def to_representation(self, instance: WebhookMessage) -> dict:
-        return message_representation(instance)
+        return message_representation(
+            instance,
+            scopes=self.context["request"].auth.scopes,
+            gone=self.context.get("gone_customers", frozenset()),
+        )

@@ -22,6 +22,7 @@ from webhooks.api.serializers import (
     WebhookEndpointWithSecretSerializer,
     WebhookMessageSerializer,
     endpoint_representation,
+    gone_customers,
     message_representation,
 )
 from webhooks.filtersets import WebhookMessageFilterSet
@@ -116,12 +117,14 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, W
     def send_test(self, request, *args, **kwargs):
         endpoint = self.get_object()
         message = services.webhook_endpoint_send_test(workspace_id=self.workspace_id, endpoint_id=endpoint.id)
-        return Response(_fresh_message(message.id), status=status.HTTP_201_CREATED)
+        return Response(_fresh_message(message.id, request.auth.scopes), status=status.HTTP_201_CREATED)
 
 
-def _fresh_message(message_id: str) -> dict:
+def _fresh_message(message_id: str, scopes: frozenset[str]) -> dict:
     """Re-read after commit: with eager tasks the first attempt has already happened."""
-    return message_representation(WebhookMessage.objects.prefetch_related(_ATTEMPTS).get(pk=message_id))
+    message = WebhookMessage.objects.prefetch_related(_ATTEMPTS).get(pk=message_id)
+    gone = gone_customers(message.workspace_id, [message])
+    return message_representation(message, scopes=scopes, gone=gone)
 
 
 _ATTEMPTS = Prefetch("attempts", queryset=WebhookAttempt.objects.order_by("attempt_number"))
@@ -157,6 +160,14 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, W
             raise NotFound(not_found_message("webhook endpoint", endpoint_id))
         return queryset.filter(endpoint_id=endpoint_id).prefetch_related(_ATTEMPTS)
 
+    def get_serializer(self, *args, **kwargs):
+        # A deleted customer's payloads read by reference: one query for the page's customers.
+        if args:
+            messages = list(args[0]) if kwargs.get("many") else [args[0]]
+            kwargs.setdefault("context", self.get_serializer_context())
+            kwargs["context"]["gone_customers"] = gone_customers(self.workspace_id, messages)
+        return super().get_serializer(*args, **kwargs)
+
     @extend_schema(
         summary="Retry a delivery",
         description=(
@@ -171,4 +182,4 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, W
     def retry(self, request, *args, **kwargs):
         message = self.get_object()
         services.webhook_message_retry(message_id=message.id)
-        return Response(_fresh_message(message.id))
+        return Response(_fresh_message(message.id, request.auth.scopes))

@@ -62,7 +62,16 @@ class FakeStripe(FakeProvider):
         )
 
     def add_subscription(
-        self, customer: str, *, status="active", unit_amount=5000, quantity=1, interval="month", created=None
+        self,
+        customer: str,
+        *,
+        status="active",
+        unit_amount=5000,
+        quantity=1,
+        interval="month",
+        created=None,
+        ended_at=None,
+        canceled_at=None,
     ) -> dict:
         sub_id = self._new_id("sub")
         price = {
@@ -89,6 +98,9 @@ class FakeStripe(FakeProvider):
                 "status": status,
                 "created": created or int(time.time()) - 86400,
                 "cancel_at_period_end": False,
+                # Epoch seconds, null until the subscription is canceled / has ended (Stripe's fields).
+                "canceled_at": canceled_at,
+                "ended_at": ended_at,
                 "currency": "usd",
                 "items": {
                     "object": "list",
@@ -163,6 +175,18 @@ class FakeStripe(FakeProvider):
             self._cache.clear()
         event_type = {"subscription": "customer.subscription.updated"}.get(kind, f"{kind}.updated")
         self.add_event(event_type, obj)
+        return obj
+
+    def cancel_subscription(self, subscription_id: str, *, ended_at: int | None = None) -> dict:
+        """End it as Stripe does (an immediate cancel, or the end of a period canceled earlier):
+        status `canceled`, canceled_at and ended_at set, and a `customer.subscription.deleted`
+        event created now."""
+        now = int(time.time())
+        with self._data_lock:
+            obj = next(o for o in self.objects["subscription"] if o["id"] == subscription_id)
+            obj.update(status="canceled", canceled_at=obj.get("canceled_at") or now, ended_at=ended_at or now)
+            self._cache.clear()
+        self.add_event("customer.subscription.deleted", obj, created=now)
         return obj
 
     # --- HTTP -------------------------------------------------------------------------------------
