@@ -194,6 +194,7 @@ class HealthModelAdmin(admin.ModelAdmin):
             row["mrr_text"] = admin_ui.money(row["mrr"], row["mrr_unit"])
             row["weakest_text"] = "; ".join(insights.reason_text(s) for s in row["weakest"]) or "no signals"
         query = {name: value for name, value in segment.items() if value is not None}
+        context.update(_cohort_context(request, selected, model))
         context.update(
             model=model,
             summary=summary,
@@ -207,6 +208,40 @@ class HealthModelAdmin(admin.ModelAdmin):
             export_query=urlencode({"workspace": selected.id, **query, "export": "csv"}),
         )
         return TemplateResponse(request, "admin/health/dashboard.html", context)
+
+
+def _cohort_context(request, workspace: Workspace, model: HealthModel) -> dict:
+    """The cohort chart's form, and the chart when a metric was chosen (computed on demand: it
+    recomputes every customer's value as of a past day)."""
+    from health import cohorts
+    from health.metrics import model_specs
+
+    keys = ["score", *(spec.key for spec in model_specs(model.metrics))]
+    context = {"cohort_keys": keys, "cohort_horizon": 30, "cohort_groups": 10}
+    key = request.GET.get("cohort_metric")
+    if key not in keys:
+        context["cohort_as_of"] = (timezone.now().date() - timedelta(days=30)).isoformat()
+        return context
+    params = {
+        name: request.GET[name] for name in ("as_of", "horizon_days", "groups") if request.GET.get(name)
+    }
+    try:
+        as_of, horizon, groups = cohorts.parse_cohort_params(params, today=timezone.now().date())
+        result = cohorts.metric_cohorts(
+            workspace_id=workspace.id, key=key, as_of=as_of, horizon_days=horizon, groups=groups
+        )
+    except ApiError as exc:
+        context.update(cohort_error=exc.message, cohort_metric=key, cohort_as_of=params.get("as_of", ""))
+        return context
+    context.update(
+        cohort_metric=key,
+        cohort_as_of=as_of.isoformat(),
+        cohort_horizon=horizon,
+        cohort_groups=groups,
+        cohorts=result,
+        cohort_chart=charts.cohort_chart(result["groups"]),
+    )
+    return context
 
 
 AT_RISK_CSV_HEADER = (

@@ -127,3 +127,43 @@ def histogram(buckets: list[dict], *, width: int = 600, height: int = 180) -> Sa
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (numbers only)
+
+
+def cohort_chart(groups: list[dict], *, width: int = 600, height: int = 200) -> SafeString:
+    """Churn rate per metric group (lowest values first) as bars, the 95% interval as whiskers."""
+    pad = 28
+    top = max((group["interval"]["high"] for group in groups), default=0.0) or 1.0
+    bar = (width - 2 * pad) / max(len(groups), 1)
+
+    def y(rate: float) -> float:
+        return height - pad - (height - 2 * pad) * rate / top
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        'aria-label="Churn rate by cohort">'
+    ]
+    for index, group in enumerate(groups):
+        left = pad + index * bar
+        middle = left + bar / 2
+        rate, low, high = group["churn_rate"], group["interval"]["low"], group["interval"]["high"]
+        parts.append(
+            f'<rect class="cohort-bar" x="{left + 3:.1f}" y="{y(rate):.1f}" width="{bar - 6:.1f}" '
+            f'height="{height - pad - y(rate):.1f}" fill="#1565c0"/>'
+        )
+        parts.append(
+            f'<line class="cohort-whisker" x1="{middle:.1f}" x2="{middle:.1f}" y1="{y(low):.1f}" '
+            f'y2="{y(high):.1f}" stroke="#212121" stroke-width="1.5"/>'
+        )
+        for edge in (low, high):
+            parts.append(
+                f'<line x1="{middle - 5:.1f}" x2="{middle + 5:.1f}" y1="{y(edge):.1f}" y2="{y(edge):.1f}" '
+                'stroke="#212121" stroke-width="1.5"/>'
+            )
+        parts.append(
+            f'<text x="{left + 3:.1f}" y="{y(high) - 4:.1f}" font-size="10">{100 * rate:.0f}%</text>'
+        )
+        parts.append(
+            f'<text x="{left + 3:.1f}" y="{height - 8}" font-size="10" fill="#666">{group["min"]:.4g}</text>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 (numbers only)

@@ -3,13 +3,16 @@ and the reasons behind a low score (a customer's signals furthest below those me
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
+from django.db import connection
 from django.db.models import Aggregate, FloatField, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from events.models import Event
-from health.models import EVENT_SIGNAL_PREFIXES, CustomerHealth, ExternalSignal, HealthSnapshot
+from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
+from health.representation import version_layout
 from perly.admin_ui import measure
 
 MRR_KEY = "billing.mrr"
@@ -41,16 +44,36 @@ def customers_with_health_columns(queryset: QuerySet, *, today: date | None = No
 
 
 def signal_medians(*, workspace_id: str) -> dict[str, float]:
-    """Each signal's median score over the workspace's scored customers, keyed by signal key."""
-    columns = {key: f"{prefix}_score" for key, prefix in EVENT_SIGNAL_PREFIXES.items()}
-    event_medians = CustomerHealth.objects.filter(workspace_id=workspace_id).aggregate(
-        **{f"m{index}": Median(column) for index, column in enumerate(columns.values())}
+    """Each signal's median score over the workspace's scored customers, keyed by signal key.
+
+    The event signals' scores are array elements whose position depends on the row's model
+    version: each version's (position, key) pairs are a parameter, and one grouped statement
+    takes the median per key over every row."""
+    versions = list(
+        HealthModel.objects.filter(workspace_id=workspace_id)
+        .values_list("version", flat=True)
+        .order_by("version")
     )
-    medians = {
-        key: event_medians[f"m{index}"]
-        for index, key in enumerate(columns)
-        if event_medians[f"m{index}"] is not None
-    }
+    layout = [
+        {"version": version, "position": index + 1, "key": spec.key}
+        for version in versions
+        for index, spec in enumerate(version_layout(workspace_id, version)[0])
+    ]
+    medians: dict[str, float] = {}
+    if layout:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT l.key, percentile_cont(0.5) WITHIN GROUP (ORDER BY h.signal_scores[l.position])
+                FROM "{CustomerHealth._meta.db_table}" h
+                JOIN jsonb_to_recordset(%s::jsonb) AS l(version int, position int, key text)
+                  ON l.version = h.model_version
+                WHERE h.workspace_id = %s AND h.signal_scores[l.position] IS NOT NULL
+                GROUP BY l.key
+                """,  # noqa: S608
+                [json.dumps(layout), workspace_id],
+            )
+            medians.update(dict(cursor.fetchall()))
     external = (
         ExternalSignal.objects.filter(workspace_id=workspace_id)
         .values("key")

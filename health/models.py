@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
 from customers.models import Customer, HealthStatus
+from perly.ids import id_factory
 from perly.models import Workspace
 
 # Customer FKs are DO_NOTHING: a purged customer's rows are deleted in batches by
@@ -16,6 +18,9 @@ class HealthModel(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     version = models.PositiveIntegerField()
     weights = models.JSONField(default=dict)
+    # The workspace-defined metrics this version scores with (health.metrics definitions, in key
+    # order): a version stays reproducible after its metrics change.
+    metrics = models.JSONField(default=list)
     healthy_threshold = models.FloatField(default=70.0)
     at_risk_threshold = models.FloatField(default=40.0)
     created_by = models.CharField(max_length=200, blank=True)
@@ -38,6 +43,27 @@ class HealthModel(models.Model):
         if score < self.at_risk_threshold:
             return HealthStatus.AT_RISK
         return HealthStatus.NEUTRAL
+
+
+class Metric(models.Model):
+    """A workspace-defined metric as currently defined (health.metrics); every change also makes
+    a new HealthModel version that carries the definitions."""
+
+    id = models.CharField(primary_key=True, max_length=32, default=id_factory("met"), editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=67)
+    definition = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["workspace", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="health_metric_workspace_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ExternalSignal(models.Model):
@@ -65,28 +91,20 @@ class ExternalSignal(models.Model):
         indexes = [models.Index(fields=["workspace", "customer"], name="external_signal_ws_cus_idx")]
 
 
-# The event signals' breakdown is stored as plain columns, `<prefix>_value/_score/_weight/
-# _contribution` per signal (score null: the signal is absent); health.representation builds the
-# signal objects on read. Writing 20 floats costs far less than building and storing ~1.3 kB of
-# JSON per customer in the nightly rollup of every customer.
-EVENT_SIGNAL_PREFIXES = {
-    "usage.active_days_30d": "active_days",
-    "usage.volume_trend_14d": "volume_trend",
-    "usage.breadth_30d": "breadth",
-    "engagement.distinct_users_30d": "users",
-    "engagement.recency_days": "recency",
-}
-EVENT_SIGNAL_PARTS = ("value", "score", "weight", "contribution")
-EVENT_SIGNAL_COLUMNS = tuple(
-    f"{prefix}_{part}" for prefix in EVENT_SIGNAL_PREFIXES.values() for part in EVENT_SIGNAL_PARTS
-)
+# The event signals' breakdown is stored as three float8 arrays, in the order of the row's model
+# version's event signals (health.metrics.model_specs: the built-ins and the workspace's metrics,
+# by key); the weight of a present signal is its model version's. health.representation builds
+# the signal objects on read. Fixed per-signal columns cannot hold workspace-defined metrics, and
+# arrays keep the rollup's write as cheap as those columns were (three values per row instead of
+# ~1.3 kB of JSON per customer, no row per signal to insert and index).
+ARRAY_COLUMNS = ("signal_values", "signal_scores", "signal_contributions")
 
 
 class CustomerHealth(models.Model):
     """A customer's current score with the signals and contributions that produced it.
 
-    The event signals' value, score, weight and contribution are the `<prefix>_*` columns (see
-    EVENT_SIGNAL_PREFIXES); `signals` holds the other signals' full breakdown (external signals
+    The event signals' value, score and contribution are the ARRAY_COLUMNS (see above);
+    `signals` holds the other signals' full breakdown (external signals
     with weight and contribution; rows written before the columns existed hold every signal
     there). health.representation.stored_signals merges both, so the API explains exactly the
     stored score. Customer.health_* mirrors score/status."""
@@ -106,26 +124,9 @@ class CustomerHealth(models.Model):
     # What the last health.score_changed webhook said, so small drifts do not notify.
     notified_score = models.FloatField(null=True)
     notified_status = models.CharField(max_length=10, null=True)
-    active_days_value = models.FloatField(null=True)
-    active_days_score = models.FloatField(null=True)
-    active_days_weight = models.FloatField(null=True)
-    active_days_contribution = models.FloatField(null=True)
-    volume_trend_value = models.FloatField(null=True)
-    volume_trend_score = models.FloatField(null=True)
-    volume_trend_weight = models.FloatField(null=True)
-    volume_trend_contribution = models.FloatField(null=True)
-    breadth_value = models.FloatField(null=True)
-    breadth_score = models.FloatField(null=True)
-    breadth_weight = models.FloatField(null=True)
-    breadth_contribution = models.FloatField(null=True)
-    users_value = models.FloatField(null=True)
-    users_score = models.FloatField(null=True)
-    users_weight = models.FloatField(null=True)
-    users_contribution = models.FloatField(null=True)
-    recency_value = models.FloatField(null=True)
-    recency_score = models.FloatField(null=True)
-    recency_weight = models.FloatField(null=True)
-    recency_contribution = models.FloatField(null=True)
+    signal_values = ArrayField(models.FloatField(null=True), null=True)
+    signal_scores = ArrayField(models.FloatField(null=True), null=True)
+    signal_contributions = ArrayField(models.FloatField(null=True), null=True)
 
     class Meta:
         # Serves the at-risk list: filter by score and order by (score, customer) in one range scan.

@@ -6,45 +6,65 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from customers.models import HealthStatus
-from health.models import EVENT_SIGNAL_COLUMNS, EVENT_SIGNAL_PREFIXES, CustomerHealth, HealthSnapshot
-from health.signals import CATALOG, EVENTS_SOURCE
+from health.metrics import Spec, model_specs
+from health.models import ARRAY_COLUMNS, CustomerHealth, HealthModel, HealthSnapshot
+from health.signals import EVENTS_SOURCE
 from perly.timestamps import iso
 
 SIGNAL_FIELDS = ("key", "category", "label", "value", "unit", "score", "source", "computed_at")
 
 
 # What a read of CustomerHealth needs to rebuild the signal breakdown (stored_signals).
-BREAKDOWN_FIELDS = ("signals", "computed_at", *EVENT_SIGNAL_COLUMNS)
+BREAKDOWN_FIELDS = ("signals", "computed_at", "workspace_id", "model_version", *ARRAY_COLUMNS)
+
+# Model versions never change once written, so their event-signal layout is cached per process.
+_LAYOUTS: dict[tuple[str, int], tuple[list[Spec], dict[str, float]]] = {}
+_LAYOUTS_MAX = 1024
+
+
+def version_layout(workspace_id: str, version: int) -> tuple[list[Spec], dict[str, float]]:
+    """A model version's event signals (the order of the stored arrays) and its weights."""
+    key = (workspace_id, version)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        model = HealthModel.objects.filter(workspace_id=workspace_id, version=version).first()
+        metrics, weights = (model.metrics, model.weights) if model is not None else ([], {})
+        layout = (model_specs(metrics), weights)
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        _LAYOUTS[key] = layout
+    return layout
 
 
 def stored_signals(row) -> list[dict]:
     """The full signal breakdown of a CustomerHealth row (a model instance or a dict with
-    BREAKDOWN_FIELDS), sorted by key: the event signals from their columns (computed at the
-    row's computed_at) merged with the other signals stored in `signals`."""
+    BREAKDOWN_FIELDS), sorted by key: the event signals from their arrays (computed at the
+    row's computed_at, weighed by its model version) merged with the other signals stored in
+    `signals`."""
     get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
     signals = list(get("signals") or [])
-    computed_at = None
-    for key, prefix in EVENT_SIGNAL_PREFIXES.items():
-        score = get(f"{prefix}_score")
-        if score is None:
-            continue
-        if computed_at is None:
-            computed_at = iso(get("computed_at"))
-        definition = CATALOG[key]
-        signals.append(
-            {
-                "key": key,
-                "category": definition.category,
-                "label": definition.label,
-                "value": get(f"{prefix}_value"),
-                "unit": definition.unit,
-                "score": score,
-                "source": EVENTS_SOURCE,
-                "computed_at": computed_at,
-                "weight": get(f"{prefix}_weight"),
-                "contribution": get(f"{prefix}_contribution"),
-            }
-        )
+    scores = get("signal_scores")
+    if scores and any(score is not None for score in scores):
+        specs, weights = version_layout(get("workspace_id"), get("model_version"))
+        values, contributions = get("signal_values"), get("signal_contributions")
+        computed_at = iso(get("computed_at"))
+        for index, spec in enumerate(specs[: len(scores)]):
+            if scores[index] is None:
+                continue
+            signals.append(
+                {
+                    "key": spec.key,
+                    "category": spec.category,
+                    "label": spec.label,
+                    "value": values[index],
+                    "unit": spec.unit,
+                    "score": scores[index],
+                    "source": EVENTS_SOURCE,
+                    "computed_at": computed_at,
+                    "weight": float(weights.get(spec.key, 0.0)),
+                    "contribution": contributions[index],
+                }
+            )
     signals.sort(key=lambda signal: signal["key"])
     return signals
 

@@ -31,21 +31,13 @@ from django.utils import timezone
 
 from customers.models import Customer
 from health import generation
-from health.models import (
-    EVENT_SIGNAL_COLUMNS,
-    EVENT_SIGNAL_PARTS,
-    EVENT_SIGNAL_PREFIXES,
-    CustomerHealth,
-    HealthModel,
-    HealthSnapshot,
-)
+from health.metrics import PERCENTILE_MIN, model_specs
+from health.models import ARRAY_COLUMNS, CustomerHealth, HealthModel, HealthSnapshot
 from health.signals import CATALOG
 from perly.timestamps import iso
 
 logger = logging.getLogger("perly.health")
 
-WINDOW_DAYS = 30
-TREND_DAYS = 14
 SCORED = "health_scored_tmp"
 AGGREGATES = "health_aggregates_tmp"
 
@@ -84,29 +76,243 @@ def _jfloat(expr: str) -> str:
     )
 
 
+# --- The event signals' SQL, generated from the model version's metric specs ---------------------
+#
+# Only constants and SQL snippets chosen here are interpolated; every value that comes from a
+# definition (event types, property names, points, windows' bounds) is a bound parameter.
+
+
+class _Plan:
+    """The SQL of one model version's event signals (health.metrics specs, in key order).
+
+    Fine stage (one grouped pass over the events, at (customer, type, user) grain): per distinct
+    window a filtered count, and where needed an active-day bit mask, property sums and the newest
+    event. Customer stage: per distinct aggregate one column over the fine rows, event types
+    filtered there (the fine rows carry their type). Then per signal its value, the curve's input
+    and the curve (points, or the percentile over the population)."""
+
+    def __init__(self, specs, *, as_of: datetime, tz, scan_floor: int = 30) -> None:
+        self.specs = specs
+        self.as_of = as_of
+        self.tz = tz
+        self.params: dict = {}
+        self.fine: list[str] = []
+        self.agg: list[str] = []
+        self.base: list[str] = []
+        self._bounds: dict[tuple[int, int], str] = {}
+        self._conds: dict[str, str] = {}
+        self._fine_cols: dict[tuple, str] = {}
+        self._aggs: dict[tuple, str] = {}
+        self.scan_days = scan_floor
+        self.raw: list[str] = []  # r{i}: the value before rounding
+        self.shown: list[str] = []  # v{i} (the value) and x{i} (the curve's input)
+        self.curve: list[str] = []  # c{i}: the curve before rounding
+        self.windows: list[str] = []  # the percentile ranks' CTEs over the population
+        self.rank_columns: list[str] = []
+        self.scores: list[str] = []  # s{i}_value, s{i}_score
+        self.needs_uid = False
+        for index, spec in enumerate(specs):
+            self._signal(index, spec)
+
+    @property
+    def uid(self) -> str:
+        # Without a distinct_users signal the fine rows need no user: (customer, type) grain,
+        # and no JSON extraction per event.
+        return "(e.properties ->> 'user_id')" if self.needs_uid else "NULL::text"
+
+    def param(self, value) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"%({name})s"
+
+    # Fine stage ------------------------------------------------------------------------------
+
+    def _bound(self, window: int, offset: int) -> str:
+        key = (window, offset)
+        if key not in self._bounds:
+            name = f"b{len(self._bounds)}"
+            self._bounds[key] = name
+            self.scan_days = max(self.scan_days, window + offset)
+            lo = self.param(self.as_of - timedelta(days=window + offset))
+            cond = f"e.timestamp >= {lo}"
+            if offset:
+                cond += f" AND e.timestamp < {self.param(self.as_of - timedelta(days=offset))}"
+            self._conds[name] = cond
+            self.fine.append(f"count(*) FILTER (WHERE {cond}) AS cnt_{name}")
+        return self._bounds[key]
+
+    def _fine(self, kind: str, bound: str, *extra) -> str:
+        key = (kind, bound, *extra)
+        if key in self._fine_cols:
+            return self._fine_cols[key]
+        name = f"f{len(self._fine_cols)}"
+        cond = self._conds[bound]
+        window, offset = next(k for k, v in self._bounds.items() if v == bound)
+        if kind == "days":
+            day0 = self.param((self.as_of - timedelta(days=window + offset)).astimezone(self.tz).date())
+            day = f"((e.timestamp AT TIME ZONE %(tz)s)::date - {day0}::date)"
+            if window + 1 <= 63:
+                self.fine.append(f"bit_or(1::bigint << {day}) FILTER (WHERE {cond}) AS {name}")
+            else:
+                zeros = self.param("0" * (window + 1))
+                self.fine.append(
+                    f"bit_or(set_bit({zeros}::varbit, {day}, 1)) FILTER (WHERE {cond}) AS {name}"
+                )
+        elif kind == "sum":
+            prop = self.param(extra[0])
+            number = (
+                f"CASE WHEN jsonb_typeof(e.properties -> {prop}) = 'number' "
+                f"THEN (e.properties ->> {prop})::float8 END"
+            )
+            self.fine.append(f"sum({number}) FILTER (WHERE {cond}) AS {name}")
+        elif kind == "last":
+            self.fine.append(f"max(e.timestamp) FILTER (WHERE {cond}) AS {name}")
+        self._fine_cols[key] = name
+        return name
+
+    # Customer stage ----------------------------------------------------------------------------
+
+    def _aggregate(self, spec, offset: int = 0) -> str:
+        """The customer-stage column of a base spec (over its window shifted by `offset`)."""
+        bound = self._bound(spec.window, spec.offset + offset)
+        key = (spec.kind, spec.types, bound, spec.prop, spec.unbounded)
+        if key in self._aggs:
+            return self._aggs[key]
+        name = f"a{len(self._aggs)}"
+        types = "" if spec.types is None else f" AND type = ANY({self.param(list(spec.types))}::text[])"
+        where = f"cnt_{bound} > 0{types}"
+        coalesce = True
+        if spec.kind == "count":
+            expr = f"sum(cnt_{bound}) FILTER (WHERE true{types})"
+        elif spec.kind == "active_days":
+            days = self._fine("days", bound)
+            window = next(k for k, v in self._bounds.items() if v == bound)[0]
+            cast = "::bit(64)" if window + 1 <= 63 else ""
+            expr = f"bit_count(bit_or({days}) FILTER (WHERE {where}){cast})"
+        elif spec.kind == "distinct_users":
+            self.needs_uid = True
+            expr = f"count(DISTINCT uid) FILTER (WHERE {where})"
+        elif spec.kind == "types":
+            expr = f"count(DISTINCT type) FILTER (WHERE {where})"
+        elif spec.kind == "sum":
+            expr = f"sum({self._fine('sum', bound, spec.prop)}) FILTER (WHERE {where})"
+        elif spec.kind == "days_since":
+            expr = f"max({self._fine('last', bound)}) FILTER (WHERE {where})"
+            coalesce = False
+        else:  # pragma: no cover - validated definitions only
+            raise ValueError(spec.kind)
+        self.agg.append(f"{expr} AS {name}")
+        self.base.append(f"coalesce(a.{name}, 0) AS {name}" if coalesce else f"a.{name} AS {name}")
+        self._aggs[key] = name
+        return name
+
+    # Values and curves -------------------------------------------------------------------------
+
+    def _days_since(self, column: str, hi: datetime) -> str:
+        return (
+            f"greatest(0.0::float8, (extract(epoch FROM {self.param(hi)}::timestamptz) - extract(epoch FROM {column}))"
+            f"::float8 / 86400.0::float8)"
+        )
+
+    def value(self, spec, offset: int = 0) -> str:
+        """The signal's value before rounding, over the base row `t` (float8, null: none)."""
+        if spec.kind == "ratio":
+            num, den = self.value(spec.num), self.value(spec.den)
+            return f"(CASE WHEN ({den}) <> 0.0::float8 THEN ({num}) / ({den}) END)"
+        if spec.kind == "change":
+            current, previous = self.value(spec.base), self.value(spec.base, offset=spec.base.window)
+            if spec.percent_of_previous:
+                return f"(CASE WHEN ({previous}) > 0 THEN {_r(f'100.0::float8 * ({current}) / ({previous})')} END)"
+            return (
+                f"(CASE WHEN ({previous}) <> 0.0::float8 "
+                f"THEN 100.0::float8 * (({current}) - ({previous})) / ({previous}) END)"
+            )
+        if spec.unbounded:
+            return self._days_since("t.last_at", self.as_of)
+        column = f"t.{self._aggregate(spec, offset)}"
+        if spec.kind == "days_since":
+            window = float(spec.window)
+            silent = self._days_since(column, self.as_of - timedelta(days=spec.offset + offset))
+            return f"(CASE WHEN {column} IS NULL THEN {window!r}::float8 ELSE least({silent}, {window!r}::float8) END)"
+        if spec.kind == "active_days":
+            return f"least({column}, {int(spec.window)})::float8"
+        if spec.absent_when_zero:
+            return f"(CASE WHEN {column} > 0 THEN {column}::float8 END)"
+        return f"{column}::float8"
+
+    def _points(self, spec, x: str) -> str:
+        points = spec.points
+        parts = [
+            f"CASE WHEN {x} <= {self.param(points[0][0])}::float8 THEN {self.param(points[0][1])}::float8"
+        ]
+        for (v0, s0), (v1, s1) in zip(points, points[1:], strict=False):
+            p_v0, p_s0, p_v1, p_s1 = (self.param(n) for n in (v0, s0, v1, s1))
+            # Anchored at the segment's upper end, in this order, like the oracle (the built-ins'
+            # documented formulas come out to the last bit: 0 + (30 - d) * 100 / 29 for recency).
+            parts.append(
+                f"WHEN {x} <= {p_v1}::float8 THEN {p_s1}::float8 + (({p_v1}::float8 - {x}) * "
+                f"({p_s0}::float8 - {p_s1}::float8)) / ({p_v1}::float8 - {p_v0}::float8)"
+            )
+        parts.append(f"ELSE {self.param(points[-1][1])}::float8 END")
+        return _clamp(" ".join(parts))
+
+    def _signal(self, index: int, spec) -> None:
+        r, v, x, c = f"r{index}", f"v{index}", f"x{index}", f"c{index}"
+        self.raw.append(f"{self.value(spec)} AS {r}")
+        rounded = spec.kind == "days_since"
+        self.shown.append(f"{_r(f't.{r}') if rounded else f't.{r}'} AS {v}, t.{r} AS {x}")
+        if spec.curve == "points":
+            self.curve.append(f"{self._points(spec, f't.{x}')} AS {c}")
+        else:
+            order = "ASC" if spec.higher_is_better else "DESC"
+            # Ranked in one narrow (customer, values) relation joined back once: sorting the
+            # population's wide rows once per percentile signal cost far more. count(v) over the
+            # ordered window counts the peers too, so le - rk is the number of ties - 1.
+            window = f"(ORDER BY p.{v} {order} NULLS LAST)"
+            self.windows.append(
+                f"rank() OVER {window} AS rk{index}, count(p.{v}) OVER {window} AS le{index}, "
+                f"count(p.{v}) OVER () AS n{index}, min(p.{v}) OVER () AS mn{index}, "
+                f"max(p.{v}) OVER () AS mx{index}"
+            )
+            self.rank_columns.append(f"r.rk{index}, r.le{index}, r.n{index}, r.mn{index}, r.mx{index}")
+            spread = f"(t.mx{index} - t.mn{index})"
+            minmax = (
+                f"100.0::float8 * (t.{v} - t.mn{index}) / {spread}"
+                if spec.higher_is_better
+                else f"100.0::float8 * (t.mx{index} - t.{v}) / {spread}"
+            )
+            self.curve.append(
+                f"CASE WHEN t.{v} IS NULL THEN NULL WHEN t.n{index} >= {PERCENTILE_MIN} THEN "
+                f"{_clamp(f'100.0::float8 * ((t.rk{index} - 1)::float8 + (t.le{index} - t.rk{index})::float8 / 2.0::float8) / (t.n{index} - 1)::float8')} "
+                f"WHEN t.mx{index} = t.mn{index} THEN 50.0::float8 ELSE {_clamp(minmax)} END AS {c}"
+            )
+        prefix = f"s{index}"
+        if spec.percent_of_previous:
+            # No previous volume: a new or returning customer (recent events) is full marks.
+            recent = f"t.{self._aggregate(spec.base)}"
+            score = (
+                f"CASE WHEN t.{v} IS NULL THEN (CASE WHEN {recent} > 0 THEN 100.0::float8 ELSE 0.0::float8 END) "
+                f"ELSE {_r(f't.{c}')} END"
+            )
+        else:
+            score = f"CASE WHEN t.{v} IS NOT NULL THEN {_r(f't.{c}')} END"
+        self.scores.append(f"t.{v} AS {prefix}_value, {score} AS {prefix}_score")
+
+
 # The event aggregates alone first: a CREATE TABLE AS may run its SELECT in parallel.
 _AGG_SQL = f"""
 CREATE TEMP TABLE "{AGGREGATES}" ON COMMIT DROP AS
 WITH fine AS (
     -- One hashed pass at (customer, type, user) grain: far fewer rows than events, and the
     -- per-customer distinct counts below then run over those rows, not over the events.
-    SELECT e.customer_id, e.type, (e.properties ->> 'user_id') AS uid,
-           bit_or(1::bigint << ((e.timestamp AT TIME ZONE %(tz)s)::date - %(day0)s::date)) AS days,
-           count(*) FILTER (WHERE e.timestamp >= %(recent)s) AS recent,
-           count(*) FILTER (WHERE e.timestamp < %(recent)s AND e.timestamp >= %(previous)s) AS previous,
+    SELECT e.customer_id, e.type, {{uid}} AS uid{{fine_columns}},
            max(e.timestamp) AS last_at
     FROM events_event e
     WHERE e.workspace_id = %(ws)s AND e.timestamp >= %(start)s AND e.timestamp < %(as_of)s
           {{ids_filter_e}}
     GROUP BY 1, 2, 3
-),
-agg AS (
-    SELECT customer_id, bit_count(bit_or(days)::bit(64)) AS active_days,
-           sum(recent)::bigint AS recent, sum(previous)::bigint AS previous,
-           count(DISTINCT type) AS types, count(DISTINCT uid) AS users, max(last_at) AS last_at
-    FROM fine GROUP BY customer_id
 )
-SELECT * FROM agg
+SELECT customer_id{{agg_columns}}, max(last_at) AS last_at FROM fine GROUP BY customer_id
 """  # noqa: S608
 
 # Constants and SQL snippets only are interpolated; every value is a query parameter.
@@ -117,10 +323,7 @@ WITH scope AS (
     WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL {{ids_filter_c}}
 ),
 base AS MATERIALIZED (
-    SELECT s.customer_id,
-           coalesce(a.active_days, 0) AS active_days, coalesce(a.recent, 0) AS recent,
-           coalesce(a.previous, 0) AS previous, coalesce(a.types, 0) AS types,
-           coalesce(a.users, 0) AS users,
+    SELECT s.customer_id, {{base_columns}},
            -- The window's newest event is the newest ever; only the silent ones need a probe
            -- of the (customer, -timestamp) index (COALESCE evaluates it only when needed).
            coalesce(a.last_at, (SELECT e2.timestamp FROM events_event e2
@@ -128,41 +331,32 @@ base AS MATERIALIZED (
                                 ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
     FROM scope s LEFT JOIN "{{aggregates}}" a ON a.customer_id = s.customer_id
 ),
--- MATERIALIZED (like base): the planner would otherwise substitute `silent` and `percent` into
--- every expression below that uses them, and _r repeats its argument.
+-- MATERIALIZED: the planner would otherwise substitute each level's columns into every
+-- expression of the next that uses them, and _r repeats its argument.
+raw AS MATERIALIZED (
+    SELECT t.*, {{raw_columns}} FROM base t WHERE t.last_at IS NOT NULL OFFSET 0
+),
+shown AS MATERIALIZED (
+    SELECT t.customer_id, t.last_at, {{agg_names}}, {{shown_columns}}, true AS mine FROM raw t
+),
+-- The percentile curves rank over the population: this computation's customers and, when it
+-- rescores only some, the others' stored values of the same model version.
+population AS (
+    SELECT * FROM shown {{others}}
+),{{rank_ctes}}
+ranked AS {{ranked_materialized}} (
+    SELECT t.*{{rank_columns}} FROM population t {{rank_joins}}
+),
 ev AS MATERIALIZED (
-    SELECT t.*,
-           -- The curves before their rounding (signal_rows rounds plain columns).
-           {_clamp("100.0::float8 * t.days30 / 20.0::float8")} AS active_raw,
-           {_clamp("2.0::float8 * (t.percent - 50.0::float8)")} AS trend_raw,
-           {_clamp("100.0::float8 * t.types / 5.0::float8")} AS breadth_raw,
-           {_clamp("100.0::float8 * t.users / 3.0::float8")} AS users_raw,
-           {_clamp("100.0::float8 * (30.0::float8 - t.silent) / 29.0::float8")} AS recency_raw
-    FROM (
-        SELECT b.*, least(b.active_days, 30) AS days30,
-               greatest(0.0::float8, (extract(epoch FROM %(as_of)s::timestamptz) - extract(epoch FROM b.last_at))
-                                     ::float8 / 86400.0::float8) AS silent,
-               CASE WHEN b.previous > 0
-                    THEN {_r("100.0::float8 * b.recent / b.previous::float8")} END AS percent
-        FROM base b WHERE b.last_at IS NOT NULL
-        OFFSET 0
-    ) AS t
+    SELECT t.*, {{curve_columns}} FROM ranked t WHERE t.mine OFFSET 0
 ),
 -- Each customer's event signals (value and score; absent: null), rounded once for both paths.
 curves AS MATERIALIZED (
-    SELECT ev.customer_id,
-           ev.customer_id IN (SELECT x.customer_id FROM health_externalsignal x
+    SELECT t.customer_id,
+           t.customer_id IN (SELECT x.customer_id FROM health_externalsignal x
                               WHERE x.workspace_id = %(ws)s AND x.computed_at <= %(as_of)s) AS has_external,
-           ev.days30::float8 AS active_days_value, {_r("ev.active_raw")} AS active_days_score,
-           ev.percent AS volume_trend_value,
-           CASE WHEN ev.previous = 0 THEN (CASE WHEN ev.recent > 0 THEN 100.0::float8 ELSE 0.0::float8 END)
-                ELSE {_r("ev.trend_raw")} END AS volume_trend_score,
-           ev.types::float8 AS breadth_value, {_r("ev.breadth_raw")} AS breadth_score,
-           CASE WHEN ev.users > 0 THEN ev.users::float8 END AS users_value,
-           CASE WHEN ev.users > 0 THEN {_r("ev.users_raw")} END AS users_score,
-           {_r("ev.silent")} AS recency_value,
-           CASE WHEN ev.silent <= 1.0 THEN 100.0::float8 ELSE {_r("ev.recency_raw")} END AS recency_score
-    FROM ev
+           {{score_columns}}
+    FROM ev t
 ),
 -- Customers with external signals: one row per signal, weights, contributions and sums in key
 -- order over the rows (and the external signals' JSON breakdown).
@@ -233,7 +427,7 @@ scored AS (
         SELECT customer_id, present, score_sum, signals, {{event_column_names}} FROM wide
     ) c ON c.customer_id = s.customer_id
 )
-SELECT customer_id, score, confidence, signals, {{event_column_names}},
+SELECT customer_id, score, confidence, signals, {{event_arrays}},
        CASE WHEN score IS NULL THEN 'unknown' WHEN score >= %(healthy)s THEN 'healthy'
             WHEN score < %(at_risk)s THEN 'at_risk' ELSE 'neutral' END AS status
 FROM scored
@@ -246,53 +440,127 @@ _PART_EXPR = {
     "weight": "weight",
     "contribution": "contribution::float8",
 }
-# The event signals pivoted into CustomerHealth's columns (null: the signal is absent).
-_EVENT_COLUMNS = ",\n           ".join(
-    f"max({_PART_EXPR[part]}) FILTER (WHERE is_event AND key = '{key}') AS {prefix}_{part}"
-    for key, prefix in EVENT_SIGNAL_PREFIXES.items()
-    for part in EVENT_SIGNAL_PARTS
+PARTS = ("value", "score", "weight", "contribution")
+
+
+def _composite_snippets(keys: list[str]) -> dict[str, str]:
+    """The composite's per-signal SQL for signals s0..sN (keys in key order; each key is a
+    parameter k_s{i}, each weight w_s{i})."""
+    prefixes = [f"s{index}" for index in range(len(keys))]
+    event_columns = ",\n           ".join(
+        f"max({_PART_EXPR[part]}) FILTER (WHERE is_event AND key = %(k_{prefix})s) AS {prefix}_{part}"
+        for prefix in prefixes
+        for part in PARTS
+    )
+    names = ", ".join(f"{prefix}_{part}" for prefix in prefixes for part in PARTS)
+    values = ", ".join(f"(%(k_{prefix})s::text, c.{prefix}_value, c.{prefix}_score)" for prefix in prefixes)
+    # The one-row form sums in key order too (COLLATE "C" = Python's str order). An absent
+    # signal adds 0.0, which leaves a non-negative float sum unchanged: x + 0.0 == x.
+    present = (
+        " + ".join(
+            f"(CASE WHEN c.{prefix}_score IS NOT NULL THEN %(w_{prefix})s::float8 ELSE 0.0::float8 END)"
+            for prefix in prefixes
+        )
+        or "0.0::float8"
+    )
+    contributions = ", ".join(
+        f"CASE WHEN w.{prefix}_score IS NOT NULL THEN %(w_{prefix})s::float8 END AS {prefix}_weight, "
+        f"CASE WHEN w.{prefix}_score IS NOT NULL THEN (CASE WHEN w.present > 0 "
+        f"THEN {_r(f'%(w_{prefix})s::float8 * w.{prefix}_score / w.present')} ELSE 0.0::float8 END) "
+        f"END AS {prefix}_contribution"
+        for prefix in prefixes
+    )
+    score_sum = " + ".join(f"coalesce({prefix}_contribution, 0.0::float8)" for prefix in prefixes)
+    arrays = ", ".join(
+        f"ARRAY[{', '.join(f'{prefix}_{part}' for prefix in prefixes)}]::float8[] AS signal_{part}s"
+        for part in ("value", "score", "contribution")
+    )
+    return {
+        "event_arrays": arrays,
+        "event_columns": event_columns,
+        "event_column_names": names,
+        "event_values": values,
+        "wide_order": f"s0..s{len(keys) - 1}",
+        "wide_present": present,
+        "wide_contributions": contributions,
+        "wide_score_sum": score_sum or "0.0::float8",
+    }
+
+
+# One metric's values alone (the cohorts): the scoring SQL up to the values, no curve, no composite.
+VALUES = "health_metric_values_tmp"
+_VALUES_SQL = f"""
+CREATE TEMP TABLE "{VALUES}" ON COMMIT DROP AS
+WITH scope AS (
+    SELECT c.id AS customer_id FROM customers_customer c
+    WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL
+),
+base AS MATERIALIZED (
+    SELECT s.customer_id{{base_columns}},
+           coalesce(a.last_at, (SELECT e2.timestamp FROM events_event e2
+                                WHERE e2.customer_id = s.customer_id AND e2.timestamp < %(as_of)s
+                                ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
+    FROM scope s LEFT JOIN "{{aggregates}}" a ON a.customer_id = s.customer_id
+),
+raw AS MATERIALIZED (
+    SELECT t.*, {{raw_columns}} FROM base t WHERE t.last_at IS NOT NULL OFFSET 0
 )
-_EVENT_COLUMN_NAMES = ", ".join(EVENT_SIGNAL_COLUMNS)
-_EVENT_VALUES = ", ".join(
-    f"('{key}', c.{prefix}_value, c.{prefix}_score)" for key, prefix in EVENT_SIGNAL_PREFIXES.items()
-)
-# The one-row form sums in key order too (COLLATE "C" = Python's str order). An absent signal
-# adds 0.0, which leaves a non-negative float sum unchanged: x + 0.0 == x.
-_WIDE = [EVENT_SIGNAL_PREFIXES[key] for key in sorted(EVENT_SIGNAL_PREFIXES)]
+SELECT t.customer_id, {{shown_columns}} FROM raw t
+"""  # noqa: S608
 
 
-def _weight(prefix: str) -> str:
-    return f"%(w_{prefix})s::float8"
+def metric_values_as_of(cursor, *, workspace_id: str, spec, as_of: datetime) -> str:
+    """Fill a temporary table (customer_id, v0 the value, x0) with one signal's values as of
+    `as_of`, from one grouped pass over that signal's windows only; returns the table's name.
+    Call inside a transaction (the table drops at commit)."""
+    tz = timezone.get_current_timezone()
+    plan = _Plan([spec], as_of=as_of, tz=tz, scan_floor=0)
+    params = {**plan.params, "ws": workspace_id, "as_of": as_of, "tz": str(tz)}
+    params["start"] = as_of - timedelta(days=max(plan.scan_days, 1))
+    cursor.execute(f'DROP TABLE IF EXISTS "{VALUES}", "{AGGREGATES}"')
+    # As for a full rescore (see rescore_set_based): a parallel scan, JIT for it only.
+    cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
+    cursor.execute("SET LOCAL jit = on")
+    cursor.execute(
+        _AGG_SQL.format(
+            ids_filter_e="",
+            uid=plan.uid,
+            fine_columns="".join(f", {c}" for c in plan.fine),
+            agg_columns="".join(f", {c}" for c in plan.agg),
+        ),
+        params,
+    )
+    cursor.execute("RESET parallel_tuple_cost")
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute(
+        _VALUES_SQL.format(
+            base_columns="".join(f", {c}" for c in plan.base),
+            aggregates=AGGREGATES,
+            raw_columns=", ".join(plan.raw),
+            shown_columns=", ".join(plan.shown),
+        ),
+        params,
+    )
+    cursor.execute(f'DROP TABLE "{AGGREGATES}"')
+    return VALUES
 
 
-_WIDE_PRESENT = " + ".join(
-    f"(CASE WHEN c.{prefix}_score IS NOT NULL THEN {_weight(prefix)} ELSE 0.0::float8 END)"
-    for prefix in _WIDE
-)
-_WIDE_CONTRIBUTIONS = ", ".join(
-    f"CASE WHEN w.{prefix}_score IS NOT NULL THEN {_weight(prefix)} END AS {prefix}_weight, "
-    f"CASE WHEN w.{prefix}_score IS NOT NULL THEN (CASE WHEN w.present > 0 "
-    f"THEN {_r(f'{_weight(prefix)} * w.{prefix}_score / w.present')} ELSE 0.0::float8 END) "
-    f"END AS {prefix}_contribution"
-    for prefix in _WIDE
-)
-_WIDE_SCORE_SUM = " + ".join(f"coalesce({prefix}_contribution, 0.0::float8)" for prefix in _WIDE)
-
-
-def _catalog(model: HealthModel) -> str:
+def _catalog(model: HealthModel, specs) -> str:
     """Signal definitions + the model's weights, as one JSON parameter (weight_json keeps the
     Python float's JSON form, so stored breakdowns decode to the same values)."""
-    keys = set(CATALOG) | set(model.weights)
+    definitions = {key: (d.category, d.label, d.unit) for key, d in CATALOG.items()}
+    definitions.update({spec.key: (spec.category, spec.label, spec.unit) for spec in specs})
+    keys = set(definitions) | set(model.weights)
     rows = []
     for key in sorted(keys):
-        definition = CATALOG.get(key)
+        definition = definitions.get(key)
         weight = float(model.weights.get(key, 0.0))
         rows.append(
             {
                 "key": key,
-                "category": definition.category if definition else None,
-                "label": definition.label if definition else None,
-                "unit": definition.unit if definition else None,
+                "category": definition[0] if definition else None,
+                "label": definition[1] if definition else None,
+                "unit": definition[2] if definition else None,
                 "weight": weight,
                 "weight_json": weight,
             }
@@ -334,40 +602,74 @@ def rescore_set_based(
     as_of: datetime,
     snapshot_date: date | None,
     write_current: bool,
-) -> int:
-    """health.rescore.rescore on PostgreSQL; returns the number of customers scored."""
+    read_scored: Callable | None = None,
+):
+    """health.rescore.rescore on PostgreSQL; returns the number of customers scored, or, given
+    `read_scored`, what it returns when called with the cursor while the scored table (SCORED:
+    customer_id, score, status, confidence, signals and the ARRAY_COLUMNS) still exists."""
     timer = _Timer()
-    start = as_of - timedelta(days=WINDOW_DAYS)
     tz = timezone.get_current_timezone()
+    specs = model_specs(model.metrics)
+    plan = _Plan(specs, as_of=as_of, tz=tz)
+    start = as_of - timedelta(days=plan.scan_days)
+    keys = [spec.key for spec in specs]
     params = {
+        **plan.params,
         "ws": workspace_id,
         "as_of": as_of,
         "start": start,
-        "recent": as_of - timedelta(days=TREND_DAYS),
-        "previous": as_of - timedelta(days=2 * TREND_DAYS),
         "tz": str(tz),
-        "day0": start.astimezone(tz).date(),
         "computed_at": iso(as_of),
-        "catalog": _catalog(model),
+        "catalog": _catalog(model, specs),
         "total_weight": float(sum(weight for weight in model.weights.values() if weight > 0)),
         "healthy": float(model.healthy_threshold),
         "at_risk": float(model.at_risk_threshold),
-        **{
-            f"w_{prefix}": float(model.weights.get(key, 0.0)) for key, prefix in EVENT_SIGNAL_PREFIXES.items()
-        },
+        "version": model.version,
+        **{f"w_s{index}": float(model.weights.get(key, 0.0)) for index, key in enumerate(keys)},
+        **{f"k_s{index}": key for index, key in enumerate(keys)},
         "ids": ids,
     }
     ids_filter_e = "AND e.customer_id = ANY(%(ids)s)" if ids is not None else ""
+    others = ""
+    if ids is not None and plan.windows:
+        # The other customers' stored values (same model version), for the percentile ranks.
+        stored = ", ".join(
+            f"h.signal_values[{index + 1}] AS v{index}, NULL::float8 AS x{index}"
+            for index in range(len(specs))
+        )
+        nulls = "".join("NULL, " for _ in plan.agg)
+        others = (
+            f"UNION ALL SELECT h.customer_id, NULL, {nulls}"  # noqa: S608 (fixed SQL; values are parameters)
+            f'{stored}, false FROM "{CustomerHealth._meta.db_table}" h '
+            "WHERE h.workspace_id = %(ws)s AND h.model_version = %(version)s AND NOT (h.customer_id = ANY(%(ids)s))"
+        )
+    agg_names = [f"a{index}" for index in range(len(plan.agg))]
     sql = _SCORE_SQL.format(
         ids_filter_c="AND c.id = ANY(%(ids)s)" if ids is not None else "",
         aggregates=AGGREGATES,
-        event_columns=_EVENT_COLUMNS,
-        event_column_names=_EVENT_COLUMN_NAMES,
-        event_values=_EVENT_VALUES,
-        wide_order=", ".join(_WIDE),
-        wide_present=_WIDE_PRESENT,
-        wide_contributions=_WIDE_CONTRIBUTIONS,
-        wide_score_sum=_WIDE_SCORE_SUM,
+        base_columns=", ".join(plan.base),
+        raw_columns=", ".join(plan.raw),
+        agg_names=", ".join(f"t.{name}" for name in agg_names),
+        shown_columns=", ".join(plan.shown),
+        others=others,
+        rank_ctes=(
+            f"\nranks AS (SELECT p.customer_id, {', '.join(plan.windows)} FROM population p),"  # noqa: S608
+            if plan.windows
+            else ""
+        ),
+        rank_columns="".join(f", {columns}" for columns in plan.rank_columns),
+        # Without a percentile signal it is a pass-through: no copy of every row.
+        ranked_materialized="MATERIALIZED" if plan.windows else "NOT MATERIALIZED",
+        rank_joins="LEFT JOIN ranks r ON r.customer_id = t.customer_id" if plan.windows else "",
+        curve_columns=", ".join(plan.curve),
+        score_columns=", ".join(plan.scores),
+        **_composite_snippets(keys),
+    )
+    agg_sql = _AGG_SQL.format(
+        ids_filter_e=ids_filter_e,
+        uid=plan.uid,
+        fine_columns="".join(f", {c}" for c in plan.fine),
+        agg_columns="".join(f", {c}" for c in plan.agg),
     )
     with transaction.atomic(), connection.cursor() as cursor:
         # Shortest round-trip float text (the rounding rule relies on it); the hash
@@ -385,7 +687,11 @@ def rescore_set_based(
             # JIT pays off on this scan of millions of events (~0.4 s less, A/B), not below.
             cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
             cursor.execute("SET LOCAL jit = on")
-        cursor.execute(_AGG_SQL.format(ids_filter_e=ids_filter_e), params)
+        cursor.execute(agg_sql, params)
+        # The scoring statement joins the aggregates to more per-signal ranks as metrics are
+        # added; without statistics on the fresh table the planner's row guesses were off by
+        # 10^50 (a few ms for 100,000 rows).
+        cursor.execute(f'ANALYZE "{AGGREGATES}"')
         if ids is None:
             cursor.execute("RESET parallel_tuple_cost")
             cursor.execute("SET LOCAL jit = off")
@@ -416,6 +722,8 @@ def rescore_set_based(
                 {"ws": workspace_id, "day": snapshot_date, "version": model.version, "as_of": as_of},
             )
             timer.lap("write snapshots")
+        if read_scored is not None:
+            count = read_scored(cursor)
         cursor.execute(f'DROP TABLE "{SCORED}", "{AGGREGATES}"')
     LAST_TIMINGS[:] = timer.steps
     LAST_CPU[:] = timer.cpu
@@ -438,7 +746,7 @@ def _changed(cursor, as_of: datetime) -> list[tuple]:
     cursor.execute(
         f"""
         SELECT t.customer_id, t.score, t.status, t.confidence, t.signals,
-               h.score, h.status, h.notified_score, h.notified_status, {", ".join(f"t.{c}" for c in EVENT_SIGNAL_COLUMNS)}
+               h.score, h.status, h.notified_score, h.notified_status, {", ".join(f"t.{c}" for c in ARRAY_COLUMNS)}
         FROM "{SCORED}" t JOIN "{CustomerHealth._meta.db_table}" h ON h.customer_id = t.customer_id
         WHERE h.computed_at <= %(as_of)s AND (t.status <> h.status OR {_MOVED.format(h="h", t="t")})
         """,  # noqa: S608
@@ -459,15 +767,15 @@ def _write_current(
     cursor.execute(
         f"""
         INSERT INTO "{table}" (customer_id, workspace_id, score, status, confidence, model_version,
-                               signals, computed_at, notified_score, notified_status, {_EVENT_COLUMN_NAMES})
+                               signals, computed_at, notified_score, notified_status, {", ".join(ARRAY_COLUMNS)})
         SELECT customer_id, %(ws)s, score, status, confidence, %(version)s, signals, %(as_of)s,
-               score, status, {_EVENT_COLUMN_NAMES}
+               score, status, {", ".join(ARRAY_COLUMNS)}
         FROM "{SCORED}"
         ON CONFLICT (customer_id) DO UPDATE SET
             score = EXCLUDED.score, status = EXCLUDED.status, confidence = EXCLUDED.confidence,
             model_version = EXCLUDED.model_version, signals = EXCLUDED.signals,
             computed_at = EXCLUDED.computed_at,
-            {", ".join(f"{c} = EXCLUDED.{c}" for c in EVENT_SIGNAL_COLUMNS)},
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in ARRAY_COLUMNS)},
             notified_score = CASE WHEN {moved} THEN EXCLUDED.score ELSE "{table}".notified_score END,
             notified_status = CASE WHEN {moved} THEN EXCLUDED.status ELSE "{table}".notified_status END
         WHERE "{table}".computed_at <= EXCLUDED.computed_at
@@ -507,7 +815,13 @@ def _publish_changed(workspace_id: str, model: HealthModel, changed: list[tuple]
         if isinstance(signals, str):
             signals = json.loads(signals)
         signals = stored_signals(
-            {"signals": signals, "computed_at": as_of, **dict(zip(EVENT_SIGNAL_COLUMNS, event, strict=True))}
+            {
+                "signals": signals,
+                "computed_at": as_of,
+                "workspace_id": workspace_id,
+                "model_version": model.version,
+                **dict(zip(ARRAY_COLUMNS, event, strict=True)),
+            }
         )
         rows.append(
             CurrentRow(

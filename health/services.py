@@ -12,8 +12,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer
-from health import dirty
-from health.models import CustomerHealth, DirtyCustomer, ExternalSignal, HealthModel, HealthSnapshot
+from health import dirty, metrics
+from health.models import CustomerHealth, DirtyCustomer, ExternalSignal, HealthModel, HealthSnapshot, Metric
 from health.rescore import rescore
 from health.signals import CATALOG, CATEGORIES, EVENT_SIGNAL_KEYS, default_weights
 from perly.errors import ApiError
@@ -64,8 +64,9 @@ def health_model_update(
         Workspace.objects.select_for_update().filter(pk=workspace_id).first()
         current = health_model_current(workspace_id=workspace_id)
         new_weights = dict(current.weights)
+        known = set(CATALOG) | {definition["key"] for definition in current.metrics}
         for key, weight in (weights or {}).items():
-            if key not in CATALOG:
+            if key not in known:
                 raise _invalid(f"weights[{key}]", f"Unknown signal key: '{key}'.")
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise _invalid(f"weights[{key}]", "Weights must be numbers.")
@@ -88,12 +89,144 @@ def health_model_update(
             workspace_id=workspace_id,
             version=current.version + 1,
             weights=new_weights,
+            metrics=current.metrics,
             healthy_threshold=healthy,
             at_risk_threshold=at_risk,
             created_by=created_by,
         )
         transaction.on_commit(lambda: _enqueue_workspace_rescore(workspace_id))
     return model, True
+
+
+# --- Workspace-defined metrics -------------------------------------------------------------------
+
+
+def _metric_errors(exc: metrics.MetricError) -> ApiError:
+    return ApiError(
+        400,
+        "parameter_invalid",
+        exc.errors[0][1],
+        param=exc.errors[0][0],
+        errors=[
+            {"param": param, "code": "parameter_invalid", "message": message} for param, message in exc.errors
+        ],
+    )
+
+
+def metric_missing(key: str) -> ApiError:
+    return ApiError(404, "resource_missing", f"No such metric: '{key}'.", param="key")
+
+
+def _new_metrics_version(
+    current: HealthModel, definitions: dict[str, dict], *, created_by: str
+) -> HealthModel:
+    """The next model version with these metric definitions; a new metric weighs 0 until the
+    model gives it a weight (so defining one changes no score), a deleted one leaves the weights."""
+    weights = {key: weight for key, weight in current.weights.items() if key in CATALOG or key in definitions}
+    for key in definitions:
+        weights.setdefault(key, 0.0)
+    model = HealthModel.objects.create(
+        workspace_id=current.workspace_id,
+        version=current.version + 1,
+        weights=weights,
+        metrics=[definitions[key] for key in sorted(definitions)],
+        healthy_threshold=current.healthy_threshold,
+        at_risk_threshold=current.at_risk_threshold,
+        created_by=created_by,
+    )
+    workspace_id = current.workspace_id
+    transaction.on_commit(lambda: _enqueue_workspace_rescore(workspace_id))
+    return model
+
+
+def _locked_metrics(workspace_id: str) -> tuple[HealthModel, dict[str, Metric]]:
+    # The workspace lock serializes metric and model changes, so versions stay gapless.
+    Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+    current = health_model_current(workspace_id=workspace_id)
+    rows = {row.key: row for row in Metric.objects.filter(workspace_id=workspace_id)}
+    return current, rows
+
+
+def metric_create(*, workspace_id: str, data: dict, created_by: str = "") -> tuple[Metric, HealthModel]:
+    """Define a metric: a new model version that computes it, and a rescore in a task."""
+    with transaction.atomic():
+        current, rows = _locked_metrics(workspace_id)
+        others = {key: row.definition for key, row in rows.items()}
+        try:
+            definition = metrics.validate(data, others=others)
+        except metrics.MetricError as exc:
+            raise _metric_errors(exc) from None
+        if definition["key"] in rows:
+            raise ApiError(
+                409, "resource_already_exists", f"A metric {definition['key']!r} already exists.", param="key"
+            )
+        if len(rows) >= metrics.MAX_METRICS:
+            raise ApiError(
+                400,
+                "parameter_invalid",
+                f"A workspace can define at most {metrics.MAX_METRICS} metrics.",
+                param="key",
+            )
+        row = Metric.objects.create(workspace_id=workspace_id, key=definition["key"], definition=definition)
+        model = _new_metrics_version(current, {**others, row.key: definition}, created_by=created_by)
+    return row, model
+
+
+def metric_update(
+    *, workspace_id: str, key: str, data: dict, created_by: str = ""
+) -> tuple[Metric, HealthModel]:
+    """Change a metric (the merged definition is validated whole); identical values change nothing."""
+    with transaction.atomic():
+        current, rows = _locked_metrics(workspace_id)
+        row = rows.get(key)
+        if row is None:
+            raise metric_missing(key)
+        others = {other: r.definition for other, r in rows.items() if other != key}
+        try:
+            definition = metrics.validate(data, others=others, current=row.definition)
+        except metrics.MetricError as exc:
+            raise _metric_errors(exc) from None
+        if definition["aggregate"] in metrics.DERIVED_AGGREGATES and metrics.dependants(key, others):
+            users = ", ".join(metrics.dependants(key, others))
+            raise _metric_errors(
+                metrics.MetricError(
+                    [("aggregate", f"{key} is an operand of {users}, so it must stay an aggregate.")]
+                )
+            )
+        if definition == row.definition:
+            return row, current
+        row.definition = definition
+        row.updated_at = timezone.now()
+        row.save(update_fields=["definition", "updated_at"])
+        model = _new_metrics_version(current, {**others, key: definition}, created_by=created_by)
+    return row, model
+
+
+def metric_delete(*, workspace_id: str, key: str, created_by: str = "") -> HealthModel:
+    """Delete a metric (409 while another metric uses it as an operand): a new model version."""
+    with transaction.atomic():
+        current, rows = _locked_metrics(workspace_id)
+        row = rows.get(key)
+        if row is None:
+            raise metric_missing(key)
+        others = {other: r.definition for other, r in rows.items() if other != key}
+        users = metrics.dependants(key, others)
+        if users:
+            raise ApiError(
+                409,
+                "resource_in_use",
+                f"{key} is an operand of {', '.join(users)}; change or delete those first.",
+                param="key",
+            )
+        row.delete()
+        return _new_metrics_version(current, others, created_by=created_by)
+
+
+def metric_get(*, workspace_id: str, key: str) -> Metric:
+    row = Metric.objects.filter(workspace_id=workspace_id, key=key).first()
+    if row is None:
+        raise metric_missing(key)
+    return row
 
 
 def _enqueue_workspace_rescore(workspace_id: str) -> None:

@@ -20,8 +20,10 @@ Scoring curves of the event signals (each window ends at the computation time):
   linearly to 0 at 30 days.
 
 A customer with no event at all before the computation time has no event signals.
-Roundings follow health.rounding.round_half_up. health.rescore_sql computes them; tests/health/oracle.py
-is their Python reference.
+Roundings follow health.rounding.round_half_up. These five are predefined metrics of
+health.metrics (BUILTIN_SPECS: points curves equal to these formulas), computed by
+health.rescore_sql with the workspace's own metrics; tests/health/oracle.py is their Python
+reference.
 """
 
 from __future__ import annotations

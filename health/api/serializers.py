@@ -39,7 +39,8 @@ class ThresholdsSerializer(StrictSerializerMixin, serializers.Serializer):
     {
         "type": "object",
         "properties": {key: {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT} for key in CATALOG},
-        "additionalProperties": False,
+        # The workspace's own metrics (custom.<name>) take weights too.
+        "additionalProperties": {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT},
     }
 )
 class WeightsField(serializers.Field):
@@ -49,8 +50,10 @@ class WeightsField(serializers.Field):
         if not isinstance(data, dict):
             raise serializers.ValidationError("weights must be an object of signal key -> number.")
         errors = {}
+        from health.metrics import KEY_RE
+
         for key, weight in data.items():
-            if key not in CATALOG:
+            if key not in CATALOG and not (isinstance(key, str) and KEY_RE.match(key)):
                 errors[key] = [f"Unknown signal key: '{key}'."]
             elif (
                 isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight)
@@ -83,15 +86,22 @@ class HealthModelSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+def _catalog_first(key: str) -> tuple:
+    keys = list(CATALOG)
+    return (0, keys.index(key), key) if key in CATALOG else (1, 0, key)
+
+
 def model_representation(model: HealthModel) -> dict:
     category_weights = dict.fromkeys(CATEGORIES, 0.0)
+    categories = {key: definition.category for key, definition in CATALOG.items()}
+    categories.update({definition["key"]: definition["category"] for definition in model.metrics})
     for key, weight in model.weights.items():
-        if key in CATALOG:
-            category_weights[CATALOG[key].category] += weight
+        if key in categories:
+            category_weights[categories[key]] += weight
     return {
         "object": "health_model",
         "version": model.version,
-        "weights": {key: model.weights.get(key, 0.0) for key in CATALOG},
+        "weights": {key: model.weights.get(key, 0.0) for key in sorted(categories, key=_catalog_first)},
         "category_weights": {key: round(value, 2) for key, value in category_weights.items()},
         "thresholds": {"healthy": model.healthy_threshold, "at_risk": model.at_risk_threshold},
         "created_at": iso(model.created_at),
@@ -199,3 +209,140 @@ class AtRiskListSerializer(serializers.Serializer):
     url = serializers.CharField()
     has_more = serializers.BooleanField()
     data = AtRiskSerializer(many=True)
+
+
+# --- Workspace-defined metrics -----------------------------------------------------------------
+
+
+class MetricPointSerializer(serializers.Serializer):
+    value = serializers.FloatField()
+    score = serializers.FloatField(min_value=0, max_value=100)
+
+
+def _metric_fields(*, with_key: bool) -> dict:
+    from health import metrics
+
+    fields = {
+        "label": serializers.CharField(min_length=1, max_length=200),
+        "category": serializers.ChoiceField(choices=CATEGORIES),
+        "aggregate": serializers.ChoiceField(choices=metrics.AGGREGATES),
+        "property": serializers.CharField(
+            allow_null=True,
+            required=False,
+            min_length=1,
+            max_length=200,
+            help_text="sum: the numeric property.",
+        ),
+        "event_types": serializers.ListField(
+            child=serializers.CharField(min_length=1, max_length=100),
+            allow_null=True,
+            required=False,
+            min_length=1,
+            max_length=metrics.MAX_EVENT_TYPES,
+            help_text="Aggregates: the event types counted (distinct); null for every type.",
+        ),
+        "window_days": serializers.IntegerField(
+            allow_null=True,
+            required=False,
+            min_value=1,
+            max_value=metrics.MAX_WINDOW_DAYS,
+            help_text="Aggregates (required): the window ending at the computation time.",
+        ),
+        "numerator": serializers.CharField(
+            allow_null=True, required=False, max_length=67, help_text="ratio."
+        ),
+        "denominator": serializers.CharField(
+            allow_null=True, required=False, max_length=67, help_text="ratio."
+        ),
+        "metric": serializers.CharField(
+            allow_null=True, required=False, max_length=67, help_text="change: the metric compared."
+        ),
+        "higher_is_better": serializers.BooleanField(required=False, help_text="Default true."),
+        "curve": serializers.ChoiceField(
+            choices=metrics.CURVES, required=False, help_text="Default percentile."
+        ),
+        "points": MetricPointSerializer(
+            many=True,
+            allow_null=True,
+            required=False,
+            min_length=2,
+            max_length=metrics.MAX_POINTS,
+            help_text="curve points: increasing values, piecewise linear, clamped at the ends.",
+        ),
+    }
+    if with_key:
+        fields = {
+            "key": serializers.RegexField(metrics.KEY_RE.pattern, max_length=67, help_text="custom.<name>."),
+            **fields,
+        }
+    else:
+        for name in ("label", "category", "aggregate"):
+            fields[name].required = False
+    return fields
+
+
+MetricCreateSerializer = type(
+    "MetricCreateSerializer", (StrictSerializerMixin, serializers.Serializer), _metric_fields(with_key=True)
+)
+MetricUpdateSerializer = type(
+    "MetricUpdateSerializer", (StrictSerializerMixin, serializers.Serializer), _metric_fields(with_key=False)
+)
+MetricSerializer = type(
+    "MetricSerializer",
+    (serializers.Serializer,),
+    {
+        "id": serializers.CharField(),
+        "object": serializers.CharField(default="metric"),
+        **_metric_fields(with_key=True),
+        "unit": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "updated_at": serializers.DateTimeField(),
+    },
+)
+
+
+class DeletedMetricSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="metric")
+    deleted = serializers.BooleanField()
+
+
+def metric_representation(row) -> dict:
+    from health import metrics
+    from perly.timestamps import iso
+
+    definition = row.definition
+    return {
+        "id": row.id,
+        "object": "metric",
+        **{name: definition.get(name) for name in metrics.FIELDS},
+        "unit": metrics.UNITS[definition["aggregate"]],
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+class CohortIntervalSerializer(serializers.Serializer):
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
+class CohortGroupSerializer(serializers.Serializer):
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    mean = serializers.FloatField()
+    customers = serializers.IntegerField()
+    churned = serializers.IntegerField()
+    churn_rate = serializers.FloatField()
+    interval = CohortIntervalSerializer(help_text="The churn rate's 95% Wilson interval.")
+
+
+class MetricCohortsSerializer(serializers.Serializer):
+    object = serializers.CharField(default="metric_cohorts")
+    metric = serializers.CharField()
+    as_of = serializers.DateField()
+    horizon_days = serializers.IntegerField()
+    observations = serializers.IntegerField()
+    overall_churn_rate = serializers.FloatField(allow_null=True)
+    groups = CohortGroupSerializer(many=True)
+    computed_at = serializers.DateTimeField()

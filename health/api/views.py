@@ -7,22 +7,30 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 
 from customers.models import Customer, LifecycleStage
-from health import selectors, services
+from health import cohorts, selectors, services
 from health.api.params import invalid, parse_choice_param, parse_date_param, parse_score_param
 from health.api.serializers import (
     AtRiskListSerializer,
+    DeletedMetricSerializer,
     HealthModelInputSerializer,
     HealthModelSerializer,
     HealthScoreSerializer,
     HistorySerializer,
+    MetricCohortsSerializer,
+    MetricCreateSerializer,
+    MetricSerializer,
+    MetricUpdateSerializer,
     SignalListSerializer,
     SummarySerializer,
+    metric_representation,
     model_representation,
 )
-from health.models import HealthModel
+from health.metrics import KEY_RE
+from health.models import HealthModel, Metric
 from perly.api import WorkspaceScopedViewSet
 from perly.ids import is_valid_id
 from perly.pagination import parse_limit
@@ -233,3 +241,143 @@ class HealthModelViewSet(WorkspaceScopedViewSet):
             created_by=f"api:{request.auth.key_id}",
         )
         return Response(model_representation(model))
+
+
+_METRIC_PATH = OpenApiParameter(
+    "key", OpenApiTypes.STR, OpenApiParameter.PATH, description="A metric key (custom.<name>)."
+)
+
+
+class MetricViewSet(WorkspaceScopedViewSet):
+    """Workspace-defined metrics; the logic (validation, versions, rescoring) is health.services."""
+
+    queryset = Metric.objects.all()
+    scope_resource = "health"
+    resource_name = "metric"
+
+    def allowed_query_params(self) -> set[str]:
+        if self.action == "cohorts":
+            return {"as_of", "horizon_days", "groups"}
+        return super().allowed_query_params()
+
+    def _key(self) -> str:
+        key = self.kwargs["key"]
+        if not KEY_RE.match(key):
+            raise services.metric_missing(key)
+        return key
+
+    @extend_schema(
+        summary="List the workspace's metrics",
+        description="Ordered by key (not newest first); starting_after / ending_before take a key.",
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 10)."),
+            OpenApiParameter("starting_after", OpenApiTypes.STR, description="A metric key."),
+            OpenApiParameter("ending_before", OpenApiTypes.STR, description="A metric key."),
+        ],
+        responses={200: MetricSerializer(many=True)},
+    )
+    def list(self, request, *args, **kwargs):
+        params = request.query_params
+        limit = parse_limit(params.get("limit"))
+        after, before = params.get("starting_after"), params.get("ending_before")
+        if after is not None and before is not None:
+            raise invalid("starting_after", "Pass only one of starting_after and ending_before.")
+        rows = Metric.objects.filter(workspace_id=self.workspace_id)
+        for name, cursor in (("starting_after", after), ("ending_before", before)):
+            if cursor is not None and not rows.filter(key=cursor).exists():
+                raise invalid(name, f"{name}: no such metric: '{cursor}'.")
+        if after is not None:
+            rows = rows.filter(key__gt=after).order_by("key")
+        elif before is not None:
+            rows = rows.filter(key__lt=before).order_by("-key")
+        else:
+            rows = rows.order_by("key")
+        page = list(rows[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+        if before is not None:
+            page.reverse()
+        data = [metric_representation(row) for row in page]
+        return Response({"object": "list", "url": request.path, "has_more": has_more, "data": data})
+
+    @extend_schema(
+        summary="Define a metric",
+        description="Makes a new model version that computes it (weight 0 until the model gives it one) and "
+        "rescores the workspace in a task. At most 50 metrics per workspace.",
+        request=MetricCreateSerializer,
+        responses={201: MetricSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        row, _model = services.metric_create(
+            workspace_id=self.workspace_id, data=request.data, created_by=f"api:{request.auth.key_id}"
+        )
+        return Response(metric_representation(row), status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Retrieve a metric", parameters=[_METRIC_PATH], responses={200: MetricSerializer})
+    def retrieve(self, request, *args, **kwargs):
+        return Response(
+            metric_representation(services.metric_get(workspace_id=self.workspace_id, key=self._key()))
+        )
+
+    @extend_schema(
+        summary="Change a metric",
+        description="The fields sent replace the current ones (null clears one); the result is validated "
+        "whole. A change makes a new model version and rescores the workspace; the same values change nothing.",
+        parameters=[_METRIC_PATH],
+        request=MetricUpdateSerializer,
+        responses={200: MetricSerializer},
+    )
+    def partial_update(self, request, *args, **kwargs):
+        row, _model = services.metric_update(
+            workspace_id=self.workspace_id,
+            key=self._key(),
+            data=request.data,
+            created_by=f"api:{request.auth.key_id}",
+        )
+        return Response(metric_representation(row))
+
+    @extend_schema(
+        summary="Delete a metric",
+        description="A new model version without it. 409 resource_in_use while a ratio or change uses it.",
+        parameters=[_METRIC_PATH],
+        responses={200: DeletedMetricSerializer},
+    )
+    def destroy(self, request, *args, **kwargs):
+        key = self._key()
+        row = services.metric_get(workspace_id=self.workspace_id, key=key)
+        services.metric_delete(
+            workspace_id=self.workspace_id, key=key, created_by=f"api:{request.auth.key_id}"
+        )
+        return Response({"id": row.id, "object": "metric", "deleted": True})
+
+    @extend_schema(
+        summary="Churn by cohort of a metric",
+        description="The customers not churned at the end of `as_of` (those existing then: created by then, "
+        "or with an event or signal at or before it), split into `groups` equal-count groups by the metric's "
+        "value as of the end of that day (computed from the events as they stood; nothing is written), lowest "
+        "first, each with its churn within `horizon_days` after as_of (a churned outcome) and the rate's 95% "
+        "Wilson interval. `key` is a workspace metric, a built-in event signal, or `score` for the health "
+        "score. Defaults: horizon_days 30 (1-365), groups 10 (2-20), as_of horizon_days ago; as_of at most "
+        "730 days back and at least horizon_days in the past.",
+        parameters=[
+            OpenApiParameter(
+                "key", OpenApiTypes.STR, OpenApiParameter.PATH, description="A metric key, or score."
+            ),
+            OpenApiParameter("as_of", OpenApiTypes.DATE, description="YYYY-MM-DD."),
+            OpenApiParameter("horizon_days", OpenApiTypes.INT, description="1 to 365 (default 30)."),
+            OpenApiParameter("groups", OpenApiTypes.INT, description="2 to 20 (default 10)."),
+        ],
+        responses={200: MetricCohortsSerializer},
+    )
+    def cohorts(self, request, *args, **kwargs):
+        key = self.kwargs["key"]
+        if not cohorts.metric_known(workspace_id=self.workspace_id, key=key):
+            raise services.metric_missing(key)
+        as_of, horizon, groups = cohorts.parse_cohort_params(
+            request.query_params, today=timezone.now().date()
+        )
+        return Response(
+            cohorts.metric_cohorts(
+                workspace_id=self.workspace_id, key=key, as_of=as_of, horizon_days=horizon, groups=groups
+            )
+        )

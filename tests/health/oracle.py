@@ -16,18 +16,13 @@ from django.db import transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from customers.models import Customer
 from events.models import Event
 from health import generation
-from health.models import (
-    EVENT_SIGNAL_COLUMNS,
-    EVENT_SIGNAL_PREFIXES,
-    CustomerHealth,
-    ExternalSignal,
-    HealthModel,
-    HealthSnapshot,
-)
+from health.metrics import PERCENTILE_MIN, Spec, model_specs
+from health.models import ARRAY_COLUMNS, CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
 from health.rescore import CurrentRow, _notifications, _publish
 from health.rounding import round_half_up
 from health.scoring import signal_object
@@ -176,6 +171,191 @@ def event_aggregates(
     return result
 
 
+# --- Workspace metrics (health.metrics): the generic engine every event signal goes through -----
+
+
+@dataclass(frozen=True)
+class _Event:
+    type: str
+    timestamp: datetime
+    properties: dict
+
+
+def _uid(properties: dict):
+    # properties ->> 'user_id': a JSON string as itself, null or missing as no user.
+    value = properties.get("user_id")
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+class MetricEngine:
+    """One customer's event signals per health.metrics, the Python way (events in memory)."""
+
+    def __init__(self, events: list[_Event], last_at: datetime | None, as_of: datetime, tz) -> None:
+        self.events = events
+        self.last_at = last_at
+        self.as_of = as_of
+        self.tz = tz
+
+    def _matching(self, spec: Spec, offset: int) -> list[_Event]:
+        lo = self.as_of - timedelta(days=spec.window + spec.offset + offset)
+        hi = self.as_of - timedelta(days=spec.offset + offset)
+        return [
+            e for e in self.events if lo <= e.timestamp < hi and (spec.types is None or e.type in spec.types)
+        ]
+
+    @staticmethod
+    def _silent(hi: datetime, last: datetime) -> float:
+        return max(0.0, (hi - last).total_seconds() / 86400.0)
+
+    def value(self, spec: Spec, offset: int = 0) -> float | None:
+        if spec.kind == "ratio":
+            num, den = self.value(spec.num), self.value(spec.den)
+            return None if den is None or den == 0.0 or num is None else num / den
+        if spec.kind == "change":
+            current, previous = self.value(spec.base), self.value(spec.base, offset=spec.base.window)
+            if spec.percent_of_previous:
+                return round_half_up(100.0 * current / previous, 2) if previous > 0 else None
+            if previous is None or previous == 0.0 or current is None:
+                return None
+            return 100.0 * (current - previous) / previous
+        if spec.unbounded:
+            return self._silent(self.as_of, self.last_at)
+        events = self._matching(spec, offset)
+        if spec.kind == "count":
+            return float(len(events))
+        if spec.kind == "active_days":
+            days = {e.timestamp.astimezone(self.tz).date() for e in events}
+            return float(min(len(days), spec.window))
+        if spec.kind == "distinct_users":
+            users = len({_uid(e.properties) for e in events} - {None})
+            return None if spec.absent_when_zero and users == 0 else float(users)
+        if spec.kind == "types":
+            return float(len({e.type for e in events}))
+        if spec.kind == "sum":
+            total = 0.0
+            for e in events:
+                amount = e.properties.get(spec.prop)
+                if isinstance(amount, (int, float)) and not isinstance(amount, bool):
+                    total += float(amount)
+            return total
+        if spec.kind == "days_since":
+            if not events:
+                return float(spec.window)
+            hi = self.as_of - timedelta(days=spec.offset + offset)
+            return min(self._silent(hi, max(e.timestamp for e in events)), float(spec.window))
+        raise ValueError(spec.kind)
+
+
+def points_curve(points, x: float) -> float:
+    """Piecewise linear, clamped; each segment anchored at its upper end (as the SQL)."""
+    if x <= points[0][0]:
+        curve = points[0][1]
+    else:
+        for (v0, s0), (v1, s1) in zip(points, points[1:], strict=False):
+            if x <= v1:
+                curve = s1 + ((v1 - x) * (s0 - s1)) / (v1 - v0)
+                break
+        else:
+            curve = points[-1][1]
+    return max(0.0, min(100.0, curve))
+
+
+def percentile_curves(values: dict[str, float | None], *, higher_is_better: bool) -> dict[str, float]:
+    """customer -> the percentile curve (before rounding) over the customers with a value."""
+    present = {cid: v for cid, v in values.items() if v is not None}
+    n = len(present)
+    if not n:
+        return {}
+    ordered = sorted(present.values(), reverse=not higher_is_better)
+    first: dict[float, int] = {}
+    ties: dict[float, int] = {}
+    for index, value in enumerate(ordered):
+        first.setdefault(value, index + 1)
+        ties[value] = ties.get(value, 0) + 1
+    low, high = min(ordered), max(ordered)
+    out = {}
+    for cid, v in present.items():
+        if n >= PERCENTILE_MIN:
+            curve = 100.0 * ((first[v] - 1) + (ties[v] - 1) / 2.0) / (n - 1)
+        elif high == low:
+            curve = 50.0
+        elif higher_is_better:
+            curve = 100.0 * (v - low) / (high - low)
+        else:
+            curve = 100.0 * (high - v) / (high - low)
+        out[cid] = max(0.0, min(100.0, curve))
+    return out
+
+
+def metric_signals(
+    *, workspace_id: str, specs: list[Spec], as_of: datetime, customer_ids: list[str] | None = None
+) -> dict[str, list[dict]]:
+    """Every live customer's event signals as `{key, category, label, unit, value, score}` (only
+    the present ones, in spec order); customers without any event have none."""
+    tz = timezone.get_current_timezone()
+    scan = max([30] + [_reach(spec) for spec in specs])
+    window = Event.objects.filter(
+        workspace_id=workspace_id, timestamp__gte=as_of - timedelta(days=scan), timestamp__lt=as_of
+    )
+    customers = Customer.objects.filter(workspace_id=workspace_id)
+    if customer_ids is not None:
+        window = window.filter(customer_id__in=customer_ids)
+        customers = customers.filter(pk__in=customer_ids)
+    events: dict[str, list[_Event]] = {}
+    for customer_id, type_, timestamp, properties in window.values_list(
+        "customer_id", "type", "timestamp", "properties"
+    ):
+        events.setdefault(customer_id, []).append(_Event(type_, timestamp, properties or {}))
+    last_event = Event.objects.filter(customer_id=OuterRef("pk"), timestamp__lt=as_of).order_by("-timestamp")
+    engines = {
+        customer_id: MetricEngine(events.get(customer_id, []), last_at, as_of, tz)
+        for customer_id, last_at in customers.annotate(
+            last_at=Subquery(last_event.values("timestamp")[:1])
+        ).values_list("pk", F("last_at"))
+        if last_at is not None
+    }
+    out: dict[str, list[dict]] = {customer_id: [] for customer_id in customers.values_list("pk", flat=True)}
+    for spec in specs:
+        raw = {cid: engine.value(spec) for cid, engine in engines.items()}
+        shown = {
+            cid: (round_half_up(r, 2) if r is not None and spec.kind == "days_since" else r)
+            for cid, r in raw.items()
+        }
+        if spec.curve == "percentile":
+            curves = percentile_curves(shown, higher_is_better=spec.higher_is_better)
+        else:
+            curves = {cid: points_curve(spec.points, r) for cid, r in raw.items() if r is not None}
+        for cid, engine in engines.items():
+            value = shown[cid]
+            if value is None:
+                if not spec.percent_of_previous:
+                    continue
+                score = 100.0 if engine.value(spec.base) > 0 else 0.0
+            else:
+                score = round_half_up(curves[cid], 2)
+            out[cid].append(
+                {
+                    "key": spec.key,
+                    "category": spec.category,
+                    "label": spec.label,
+                    "unit": spec.unit,
+                    "value": value,
+                    "score": score,
+                }
+            )
+    return out
+
+
+def _reach(spec: Spec) -> int:
+    if spec.kind == "ratio":
+        return max(_reach(spec.num), _reach(spec.den))
+    if spec.kind == "change":
+        return 2 * spec.base.window + spec.base.offset
+    return spec.window + spec.offset
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -196,15 +376,13 @@ def external_signals(workspace_id: str, ids: list[str] | None, as_of: datetime) 
 
 def computed(*, workspace_id: str, model: HealthModel, as_of: datetime) -> dict[str, ScoreResult]:
     """Every live customer's score as the documented formulas give it (nothing written)."""
-    aggregates = event_aggregates(workspace_id=workspace_id, as_of=as_of)
+    specs = model_specs(model.metrics)
+    events = metric_signals(workspace_id=workspace_id, specs=specs, as_of=as_of)
     external = external_signals(workspace_id, None, as_of)
     computed_at = _iso(as_of)
     results = {}
-    for customer_id, agg in aggregates.items():
-        signals = [
-            signal_object(raw, source=EVENTS_SOURCE, computed_at=computed_at)
-            for raw in event_signals(agg, as_of)
-        ]
+    for customer_id, raws in events.items():
+        signals = [{**raw, "source": EVENTS_SOURCE, "computed_at": computed_at} for raw in raws]
         signals.extend(external.get(customer_id, ()))
         results[customer_id] = compute_score(signals, model.weights)
     return results
@@ -246,19 +424,21 @@ def rescore(
     return len(results)
 
 
-def split_signals(signals: list[dict]) -> tuple[dict, list[dict]]:
-    """A computed breakdown as stored: the event signals' columns (None for an absent signal) and
-    the list of the other signals."""
-    columns = dict.fromkeys(EVENT_SIGNAL_COLUMNS)
+def split_signals(signals: list[dict], keys: list[str]) -> tuple[dict, list[dict]]:
+    """A computed breakdown as stored: the event signals' arrays in `keys` order (None for an
+    absent signal) and the list of the other signals."""
+    position = {key: index for index, key in enumerate(keys)}
+    arrays = {column: [None] * len(keys) for column in ARRAY_COLUMNS}
     others = []
     for signal in signals:
-        prefix = EVENT_SIGNAL_PREFIXES.get(signal["key"]) if signal.get("source") == EVENTS_SOURCE else None
-        if prefix is None:
+        index = position.get(signal["key"]) if signal.get("source") == EVENTS_SOURCE else None
+        if index is None:
             others.append(signal)
             continue
-        for part in ("value", "score", "weight", "contribution"):
-            columns[f"{prefix}_{part}"] = signal[part]
-    return columns, others
+        arrays["signal_values"][index] = signal["value"]
+        arrays["signal_scores"][index] = signal["score"]
+        arrays["signal_contributions"][index] = signal["contribution"]
+    return arrays, others
 
 
 _HEALTH_COLUMNS = (
@@ -298,8 +478,9 @@ def _write_current(workspace_id: str, model: HealthModel, results: dict, as_of: 
         )
     notifications = _notifications(model, rows, previous)
     stored = []
+    keys = [spec.key for spec in model_specs(model.metrics)]
     for row in rows:
-        columns, others = split_signals(row.signals)
+        columns, others = split_signals(row.signals, keys)
         stored.append(
             CustomerHealth(
                 customer_id=row.customer_id,
@@ -313,7 +494,7 @@ def _write_current(workspace_id: str, model: HealthModel, results: dict, as_of: 
         stored,
         update_conflicts=True,
         unique_fields=["customer"],
-        update_fields=[*_HEALTH_COLUMNS, "signals", *EVENT_SIGNAL_COLUMNS],
+        update_fields=[*_HEALTH_COLUMNS, "signals", *ARRAY_COLUMNS],
     )
     for row in rows:
         Customer.all_objects.filter(pk=row.customer_id).update(

@@ -57,3 +57,39 @@ def test_admin_model_edit_creates_a_new_version(staff, workspace, django_capture
         HealthModel.objects.filter(workspace=workspace).values_list("version", "healthy_threshold")
     ) == [(2, 75.0), (1, 70.0)]
     assert HealthModel.objects.get(workspace=workspace, version=2).weights["billing.mrr"] == 50.0
+
+
+def test_dashboard_cohort_chart_shows_churn_by_group(staff, make_customer, workspace):
+    from customers.models import Outcome
+    from health.services import end_of_day
+
+    as_of = timezone.now().date() - timedelta(days=40)
+    end = end_of_day(as_of)
+    for index in range(6):
+        customer = make_customer(f"Cohort {index}")
+        add_events(customer, [end - timedelta(days=1, hours=n) for n in range(index + 1)])
+        if index < 2:
+            Outcome.objects.create(
+                workspace=workspace,
+                customer=customer,
+                kind="churned",
+                at=end + timedelta(days=3),
+                source="admin",
+            )
+    page = staff.get(
+        "/admin/health/healthmodel/dashboard/",
+        {
+            "workspace": workspace.id,
+            "cohort_metric": "usage.active_days_30d",
+            "as_of": as_of.isoformat(),
+            "groups": "3",
+        },
+    ).content.decode()
+    assert 'aria-label="Churn rate by cohort"' in page
+    assert page.count('class="cohort-bar"') == 3 and page.count('class="cohort-whisker"') == 3
+    assert "6 customers not churned" in page
+    bad = staff.get(
+        "/admin/health/healthmodel/dashboard/",
+        {"workspace": workspace.id, "cohort_metric": "score", "as_of": timezone.now().date().isoformat()},
+    ).content.decode()
+    assert "at least horizon_days in the past" in bad

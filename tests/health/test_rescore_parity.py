@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from health import rescore_sql
-from health.models import EVENT_SIGNAL_COLUMNS, CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
+from health.models import ARRAY_COLUMNS, CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
 from health.representation import BREAKDOWN_FIELDS, signal_representation, stored_signals
 from health.rescore import rescore
 from health.rounding import round_half_up
@@ -88,7 +88,7 @@ def _state(workspace_id, outbox):
             row["notified_score"],
             row["notified_status"],
             row["signals"],
-            tuple(row[column] for column in EVENT_SIGNAL_COLUMNS),
+            tuple(tuple(row[column] or ()) for column in ARRAY_COLUMNS),
         )
         for row in CustomerHealth.objects.filter(workspace_id=workspace_id)
         .order_by("customer_id")
@@ -199,7 +199,8 @@ def test_sql_rescoring_and_the_oracle_agree_when_event_signals_weigh_nothing(
     assert set_based[:4] == portable[:4]
     rows = portable[4]
     assert sum(row[1] is not None for row in rows) == 3  # the three customers with external signals
-    assert any(row[10][1] is not None and row[10][2] == 0.0 for row in rows)  # events present, weight 0
+    # usage.active_days_30d (third in key order) present, weighing nothing.
+    assert any(row[10][1] and row[10][1][2] is not None and row[10][2][2] == 0.0 for row in rows)
 
 
 @pytest.mark.django_db

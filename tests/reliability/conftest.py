@@ -61,9 +61,11 @@ class Seeded:
     message: str
     integration: str
     outcome: str
+    metric: str
 
     def by_segment(self) -> dict[str, str]:
         return {
+            "metrics": self.metric,
             "customers": self.customer,
             "signals": self.customer,
             "events": self.event,
@@ -101,4 +103,27 @@ def seed_workspace(api, **customer_fields) -> Seeded:
     integration = created(
         api.post("/v1/integrations", {"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}})
     )
-    return Seeded(customer["id"], event["id"], webhook["id"], message["id"], integration["id"], outcome["id"])
+    # A key of this workspace only (derived from the customer id), so B's key is not also A's.
+    metric = created(
+        api.post(
+            "/v1/health/metrics",
+            {
+                "key": "custom.seeded_" + customer["id"].split("_", 1)[1],
+                "label": "Seeded exports",
+                "category": "usage",
+                "aggregate": "count",
+                "event_types": ["export"],
+                "window_days": 28,
+            },
+            format="json",
+        )
+    )
+    return Seeded(
+        customer["id"],
+        event["id"],
+        webhook["id"],
+        message["id"],
+        integration["id"],
+        outcome["id"],
+        metric["key"],
+    )

@@ -74,6 +74,8 @@ def test_no_route_shows_customer_fields_without_customers_read(
         "webhook": webhooks,
         "message": messages,
         "integration": [seeded.integration],
+        # The metric's routes (its cohorts give customers' values only in aggregate).
+        "metric": [seeded.metric],
     }
     secrets = [*PII.values(), "new@secret.example"]
 

@@ -23,6 +23,7 @@ from tests.reliability.conftest import seed_workspace
 
 # Path kwarg -> (resource of the seeded object, its id prefix), chosen by the URL segment before it.
 SEGMENT_RESOURCES = {
+    "metrics": ("metric", "met"),
     "customers": ("customer", "cus"),
     "signals": ("customer", "cus"),
     "webhooks": ("webhook", "we"),
@@ -38,6 +39,7 @@ LIST_ROUTES = {
     "webhook-endpoint-list": ("webhook", "we"),
     "webhook-delivery-list": ("message", "msg"),
     "health-at-risk": ("customer", "cus"),
+    "health-metrics": ("metric", "met"),
 }
 # Workspace-wide routes without an id: their answer depends only on the key's workspace.
 # event-type-list pages by type name (both seeded workspaces send "login"); its cursor across
