@@ -410,7 +410,8 @@ def _run(model_class, job_id: str, compute) -> str:
         return f"{job_id}: not queued"
     try:
         result = compute(job)
-    except evaluation.ChurnDataError as exc:
+    except (evaluation.ChurnDataError, ApiError) as exc:
+        # ApiError: the inputs no longer fit the workspace (a draft's metric deleted since the start).
         _finish(job, error={"code": exc.code, "message": exc.message})
     except Exception:
         logger.exception("health: %s failed", job_id)

@@ -344,3 +344,13 @@ def test_stale_jobs_are_reaped_as_worker_lost(workspace):
     )
     job.refresh_from_db()
     assert job.status == "failed" and job.error["code"] == "worker_lost"
+
+
+def test_a_draft_that_no_longer_fits_the_workspace_fails_the_job_clearly(client, history):
+    draft = {"weights": {"custom.exports": 5}}
+    job = client.post("/v1/health/backtests", {**DATES, "model": draft}, format="json").json()
+    assert client.delete("/v1/health/metrics/custom.exports").status_code == 200
+    backtests.backtest_run(backtest_id=job["id"])  # what the queued task runs
+    done = client.get(f"/v1/health/backtests/{job['id']}").json()
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "parameter_invalid" and "custom.exports" in done["error"]["message"]
