@@ -15,23 +15,30 @@ metric's value as of the end of that day, with each group's churn over the follo
   the larger) and ties at a boundary split by id; lowest values first. Fewer observations than
   groups give one group per observation.
 - Interval: the 95% Wilson score interval of each group's churn rate (z = 1.959964).
+- Cached per scoring generation and model version for at most a minute (metric_cohorts).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 from datetime import date, timedelta
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import Outcome
+from health import generation as generation_counter
 from health import rescore_sql
 from health.metrics import BUILTIN_SPECS, model_specs
 from health.models import HealthModel
 from health.rescore_sql import rescore_set_based
 from health.services import end_of_day, health_model_current
 from perly.errors import ApiError
+
+logger = logging.getLogger("perly.health")
 
 MAX_HORIZON_DAYS = 365
 MAX_GROUPS = 20
@@ -117,9 +124,44 @@ def metric_known(*, workspace_id: str, key: str) -> bool:
     return _spec(health_model_current(workspace_id=workspace_id), key) is not None
 
 
+CACHE_TTL_SECONDS = 60
+
+
 def metric_cohorts(*, workspace_id: str, key: str, as_of: date, horizon_days: int, groups: int) -> dict:
-    """The metric_cohorts object of `key` (a signal key of the current model, or "score")."""
+    """The metric_cohorts object of `key` (a signal key of the current model, or "score").
+
+    Cached like the summary: per workspace scoring generation (a rescore, which follows every
+    ingestion, starts a new one) and model version, for at most CACHE_TTL_SECONDS, so a dashboard
+    reloading a cohort chart does not recompute every customer's value each time. An outcome
+    recorded meanwhile shows within that TTL."""
     model = health_model_current(workspace_id=workspace_id)
+    generation = generation_counter.current(workspace_id)
+    cache_key = None
+    if generation >= 0:
+        cache_key = (
+            "health:cohorts:"
+            + hashlib.sha256(
+                repr((workspace_id, generation, model.version, key, as_of, horizon_days, groups)).encode()
+            ).hexdigest()
+        )
+        try:
+            cached = cache.get(cache_key)
+        except Exception:  # a cache outage must not break reads
+            cached = None
+        if cached is not None:
+            return cached
+    result = _metric_cohorts(workspace_id, model, key, as_of, horizon_days, groups)
+    if cache_key is not None:
+        try:
+            cache.set(cache_key, result, timeout=CACHE_TTL_SECONDS)
+        except Exception as exc:
+            logger.warning("health: could not cache cohorts: %s", exc)
+    return result
+
+
+def _metric_cohorts(
+    workspace_id: str, model: HealthModel, key: str, as_of: date, horizon_days: int, groups: int
+) -> dict:
     end = end_of_day(as_of)
     params = {"end": end, "horizon_end": end + timedelta(days=horizon_days), "groups": groups}
     sql = _GROUPS_SQL.replace("{outcomes}", Outcome._meta.db_table)

@@ -327,7 +327,13 @@ def validate(data: dict, *, others: dict[str, dict], current: dict | None = None
         elif operand == key:
             errors.append((name, f"{name} may not refer to the metric itself."))
         elif operand in BUILTIN_SPECS:
-            continue
+            builtin = BUILTIN_SPECS[operand]
+            if builtin.derived:
+                errors.append((name, f"{name} must be an aggregate metric; {operand} is itself a change."))
+            elif name == "metric" and builtin.unbounded:
+                errors.append(
+                    (name, f"{operand} has no window to compare; define a days_since metric and use that.")
+                )
         elif not isinstance(operand, str) or operand not in others:
             errors.append((name, f"{name}: no such metric: {operand!r}."))
         elif others[operand]["aggregate"] in DERIVED_AGGREGATES:

@@ -36,6 +36,14 @@ def parse_args():
     parser.add_argument("--reuse", action="store_true", help="Reuse an already generated scratch database.")
     parser.add_argument("--api-only", action="store_true", help="With --reuse: only the API timings.")
     parser.add_argument("--no-api", action="store_true", help="Only the floor and rollup timings.")
+    parser.add_argument(
+        "--custom-metrics",
+        action="store_true",
+        help="Define 10 workspace metrics (counts, a ratio, a change, a sum), weighted, before the rollups.",
+    )
+    parser.add_argument(
+        "--cohort-requests", type=int, default=0, help="Time this many cohort requests (a metric and score)."
+    )
     return parser.parse_args()
 
 
@@ -79,7 +87,7 @@ def generate(cursor, workspace_id: str, prefix: str, customers: int, events: int
                'type' || (i %% (1 + c %% 9)),
                now() - make_interval(secs => 86400 * CASE WHEN c %% 5 = 0 THEN 30 + random() * 30
                                                     ELSE %(days)s * random() ^ (1 + c %% 4) END),
-               jsonb_build_object('user_id', 'u' || (i %% (1 + c %% 6))), now()
+               jsonb_build_object('user_id', 'u' || (i %% (1 + c %% 6)), 'amount', i %% 100), now()
         FROM (SELECT i, 1 + (i * 7919) %% %(n)s AS c FROM generate_series(1::bigint, %(e)s) AS i) AS g
         """,
         {"p": prefix, "ws": workspace_id, "n": customers, "e": events, "days": days},
@@ -157,6 +165,10 @@ def main() -> None:
 
     from django.utils import timezone
 
+    if ARGS.custom_metrics:
+        for ws in workspaces.values():
+            define_metrics(ws.id)
+
     for name, customers, events in [] if ARGS.api_only else plans:
         ws = workspaces[name]
         now = timezone.now()
@@ -200,6 +212,8 @@ def main() -> None:
                     f"total {sum(rescore_sql.LAST_CPU):.2f}s; load average now {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
+    if ARGS.cohort_requests:
+        cohort_timings(workspaces["big"], connection)
     if ARGS.no_api:
         finish(connection)
         return
@@ -238,6 +252,83 @@ def main() -> None:
         )
 
     finish(connection)
+
+
+CUSTOM_METRICS = [
+    *(
+        {"key": f"custom.type{n}_28d", "aggregate": "count", "event_types": [f"type{n}"], "window_days": 28}
+        for n in range(5)
+    ),
+    {"key": "custom.active_14d", "aggregate": "active_days", "window_days": 14},
+    {"key": "custom.users_7d", "aggregate": "distinct_users", "window_days": 7},
+    {"key": "custom.amount_28d", "aggregate": "sum", "property": "amount", "window_days": 28},
+    {
+        "key": "custom.type0_share",
+        "aggregate": "ratio",
+        "numerator": "custom.type0_28d",
+        "denominator": "custom.type1_28d",
+    },
+    {"key": "custom.type0_change", "aggregate": "change", "metric": "custom.type0_28d"},
+]
+
+
+def define_metrics(workspace_id: str) -> None:
+    """The 10 metrics of the issue's budget (percentile curves, so every one is ranked), each
+    weighted so it is part of the composite. Their rescore tasks are not run (no worker here)."""
+    from health import services
+    from health.models import Metric
+
+    if Metric.objects.filter(workspace_id=workspace_id).exists():
+        return
+    for definition in CUSTOM_METRICS:
+        services.metric_create(
+            workspace_id=workspace_id, data={"label": definition["key"], "category": "usage", **definition}
+        )
+    services.health_model_update(
+        workspace_id=workspace_id, weights={definition["key"]: 5.0 for definition in CUSTOM_METRICS}
+    )
+
+
+def cohort_timings(workspace, connection) -> None:
+    from datetime import timedelta
+
+    from django.test import Client
+    from django.utils import timezone
+
+    from perly.apikeys import api_key_create
+
+    _, secret = api_key_create(workspace=workspace, scopes="health:read", rate_limit_read=1_000_000)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    as_of = (timezone.now() - timedelta(days=31)).date().isoformat()
+    from health import generation
+
+    for key in ("custom.type0_28d", "custom.type0_change", "usage.active_days_30d", "score"):
+        # Uncached: a new scoring generation before each request (what a rescore does); then
+        # cached: the same request again, as a dashboard reloading the chart makes it.
+        timings = {"uncached": [], "cached": []}
+        response = None
+        for _ in range(ARGS.cohort_requests):
+            for kind in ("uncached", "cached"):
+                if kind == "uncached":
+                    generation.bump(workspace.id)
+                started = time.perf_counter()
+                response = client.get(
+                    f"/v1/health/metrics/{key}/cohorts?as_of={as_of}&horizon_days=30&groups=10"
+                )
+                timings[kind].append((time.perf_counter() - started) * 1000)
+            if response.status_code == 404:
+                break  # --custom-metrics not given
+            assert response.status_code == 200, response.content
+        parts = []
+        for kind, samples in timings.items():
+            samples.sort()
+            p95 = samples[max(int(len(samples) * 0.95) - 1, 0)]
+            parts.append(f"{kind} p50 {statistics.median(samples):.0f} ms, p95 {p95:.0f} ms")
+        print(
+            f"cohorts {key}: {'; '.join(parts)} ({len(timings['cached'])} requests each, "
+            f"{response.json().get('observations')} observations)",
+            flush=True,
+        )
 
 
 def finish(connection) -> None:

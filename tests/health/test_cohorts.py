@@ -134,3 +134,15 @@ def test_wilson_interval():
     low, high = wilson(2, 10)
     assert (round(low, 4), round(high, 4)) == (0.0567, 0.5098)
     assert wilson(0, 5)[0] == 0.0 and wilson(5, 5)[1] == 1.0
+
+
+def test_cached_until_the_next_rescore(client, history):
+    from health import generation
+
+    url, query = "/v1/health/metrics/custom.exports/cohorts", {"as_of": AS_OF.isoformat(), "groups": 3}
+    first = client.get(url, query).json()
+    _outcome(history[9], "churned", END + timedelta(days=2))
+    assert client.get(url, query).json() == first  # the same computation, from the cache
+    generation.bump(history[9].workspace_id)  # what every rescore does
+    fresh = client.get(url, query).json()
+    assert [g["churned"] for g in fresh["groups"]] == [2, 1, 1]

@@ -138,6 +138,11 @@ def test_derived_metrics_take_aggregates_only(client):
     of_change = {**change, "key": "custom.change_of_change", "metric": "custom.exports_change"}
     response = client.post("/v1/health/metrics", of_change, format="json")
     assert response.status_code == 400 and response.json()["error"]["param"] == "metric"
+    for operand in ("usage.volume_trend_14d", "engagement.recency_days"):
+        response = client.post(
+            "/v1/health/metrics", {**change, "key": "custom.c2", "metric": operand}, format="json"
+        )
+        assert response.status_code == 400 and response.json()["error"]["param"] == "metric"
     # An operand cannot become derived either.
     response = client.patch(
         "/v1/health/metrics/custom.exports_28d",
