@@ -6,9 +6,10 @@ from rest_framework import serializers
 
 from health import backtests
 from health.api.serializers import HealthModelInputSerializer, NumberField, ThresholdsSerializer, WeightsField
+from health.models import JobStatus
 from perly.api import StrictSerializerMixin
 
-_STATUSES = ["queued", "running", "succeeded", "failed"]
+_STATUSES = JobStatus.choices
 
 
 class _DatesInput(StrictSerializerMixin, serializers.Serializer):
@@ -124,13 +125,6 @@ class BacktestSerializer(_JobSerializer):
     signals = serializers.DictField(child=_SignalEvaluationSerializer(), allow_null=True)
 
 
-class BacktestListSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
-    url = serializers.CharField()
-    has_more = serializers.BooleanField()
-    data = BacktestSerializer(many=True)
-
-
 class _ProposedModelSerializer(serializers.Serializer):
     weights = WeightsField()
     higher_is_better = serializers.DictField(child=serializers.BooleanField())
@@ -161,10 +155,3 @@ class ModelFitSerializer(_JobSerializer):
     churn_curve = _ChurnCurveSerializer(allow_null=True)
     applied_at = serializers.DateTimeField(allow_null=True)
     applied_version = serializers.IntegerField(allow_null=True)
-
-
-class ModelFitListSerializer(serializers.Serializer):
-    object = serializers.CharField(default="list")
-    url = serializers.CharField()
-    has_more = serializers.BooleanField()
-    data = ModelFitSerializer(many=True)

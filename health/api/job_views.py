@@ -10,10 +10,8 @@ from rest_framework.response import Response
 from health import backtests
 from health.api.job_serializers import (
     BacktestInputSerializer,
-    BacktestListSerializer,
     BacktestSerializer,
     ModelFitInputSerializer,
-    ModelFitListSerializer,
     ModelFitSerializer,
 )
 from health.api.serializers import HealthModelSerializer, model_representation
@@ -68,7 +66,7 @@ class BacktestViewSet(_JobViewSet):
         summary="List backtests",
         description="Newest first.",
         parameters=_LIST_PARAMS,
-        responses={200: BacktestListSerializer},
+        responses={200: BacktestSerializer(many=True)},
     )
     def list(self, request, *args, **kwargs):
         return self._list(request, backtests.backtest_representation)
@@ -101,7 +99,7 @@ class ModelFitViewSet(_JobViewSet):
         summary="List model fits",
         description="Newest first.",
         parameters=_LIST_PARAMS,
-        responses={200: ModelFitListSerializer},
+        responses={200: ModelFitSerializer(many=True)},
     )
     def list(self, request, *args, **kwargs):
         return self._list(request, backtests.fit_representation)
