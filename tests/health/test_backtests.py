@@ -99,6 +99,10 @@ def test_backtest_of_a_draft_measures_it_and_writes_nothing(
     client, history, django_capture_on_commit_callbacks
 ):
     counts = (CustomerHealth.objects.count(), HealthSnapshot.objects.count(), HealthModel.objects.count())
+    stored = sorted(
+        CustomerHealth.objects.values_list("customer_id", "score", "model_version", "computed_at")
+    )
+    metrics = sorted(Metric.objects.values_list("key", "definition", "updated_at"))
     draft = {"weights": {key: 0 for key in client.get("/v1/health/model").json()["weights"]}}
     draft["weights"]["custom.exports"] = 10
     draft["thresholds"] = {"healthy": 60, "at_risk": 30}
@@ -118,6 +122,11 @@ def test_backtest_of_a_draft_measures_it_and_writes_nothing(
     assert done["model"] == draft
     after = (CustomerHealth.objects.count(), HealthSnapshot.objects.count(), HealthModel.objects.count())
     assert after == counts
+    assert (
+        sorted(CustomerHealth.objects.values_list("customer_id", "score", "model_version", "computed_at"))
+        == stored
+    )
+    assert sorted(Metric.objects.values_list("key", "definition", "updated_at")) == metrics
     listed = client.get("/v1/health/backtests").json()
     assert [row["id"] for row in listed["data"]] == [job["id"]]
 
@@ -354,3 +363,15 @@ def test_a_draft_that_no_longer_fits_the_workspace_fails_the_job_clearly(client,
     done = client.get(f"/v1/health/backtests/{job['id']}").json()
     assert done["status"] == "failed"
     assert done["error"]["code"] == "parameter_invalid" and "custom.exports" in done["error"]["message"]
+
+
+def test_job_lists_are_newest_first_with_cursors(client, history, django_capture_on_commit_callbacks):
+    first = _run(client, django_capture_on_commit_callbacks, "/v1/health/backtests", DATES)
+    second = _run(
+        client, django_capture_on_commit_callbacks, "/v1/health/backtests", {**DATES, "horizon_days": 20}
+    )
+    page = client.get("/v1/health/backtests?limit=1").json()
+    assert [row["id"] for row in page["data"]] == [second["id"]] and page["has_more"] is True
+    rest = client.get(f"/v1/health/backtests?limit=1&starting_after={second['id']}").json()
+    assert [row["id"] for row in rest["data"]] == [first["id"]] and rest["has_more"] is False
+    assert rest["data"][0]["horizon_days"] == 30 and page["data"][0]["horizon_days"] == 20
