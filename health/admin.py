@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -16,7 +17,8 @@ from django.utils.safestring import SafeString
 
 from customers.models import Customer
 from health import charts, dashboard, insights, selectors, services
-from health.models import CustomerHealth, HealthModel, HealthSnapshot
+from health.backtests import backtest_representation, fit_apply, fit_representation
+from health.models import Backtest, CustomerHealth, HealthModel, HealthSnapshot, ModelFit
 from perly import admin_ui
 from perly.errors import ApiError
 from perly.models import Workspace
@@ -159,6 +161,11 @@ class HealthModelAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="health_dashboard"),
+            path(
+                "dashboard/apply-fit/",
+                self.admin_site.admin_view(self.apply_fit_view),
+                name="health_dashboard_apply_fit",
+            ),
             *super().get_urls(),
         ]
 
@@ -195,6 +202,7 @@ class HealthModelAdmin(admin.ModelAdmin):
             row["weakest_text"] = "; ".join(insights.reason_text(s) for s in row["weakest"]) or "no signals"
         query = {name: value for name, value in segment.items() if value is not None}
         context.update(_cohort_context(request, selected, model))
+        context.update(_jobs_context(selected))
         context.update(
             model=model,
             summary=summary,
@@ -208,6 +216,35 @@ class HealthModelAdmin(admin.ModelAdmin):
             export_query=urlencode({"workspace": selected.id, **query, "export": "csv"}),
         )
         return TemplateResponse(request, "admin/health/dashboard.html", context)
+
+    def apply_fit_view(self, request):
+        """POST only: the dashboard's "Apply" button, through the service the API's apply uses."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        workspace_id, fit_id = request.POST.get("workspace", ""), request.POST.get("fit", "")
+        if not self.has_change_permission(request) and not self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:health_dashboard"))
+        try:
+            model = fit_apply(workspace_id=workspace_id, fit_id=fit_id)
+        except ApiError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request, f"Applied {fit_id}: model v{model.version} created; rescoring in the background."
+            )
+        return HttpResponseRedirect(
+            f"{reverse('admin:health_dashboard')}?{urlencode({'workspace': workspace_id})}"
+        )
+
+
+def _jobs_context(workspace: Workspace) -> dict:
+    """The newest backtest and model fit of the workspace, as the API shows them."""
+    backtest = Backtest.objects.filter(workspace_id=workspace.id).order_by("-id").first()
+    fit = ModelFit.objects.filter(workspace_id=workspace.id).order_by("-id").first()
+    return {
+        "latest_backtest": backtest_representation(backtest) if backtest else None,
+        "latest_fit": fit_representation(fit) if fit else None,
+    }
 
 
 def _cohort_context(request, workspace: Workspace, model: HealthModel) -> dict:

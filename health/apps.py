@@ -26,3 +26,7 @@ class HealthConfig(AppConfig):
             "health.nightly_rollup",
             {"task": "health.tasks.nightly_rollup", "schedule": crontab(hour=0, minute=15)},
         )
+        settings.CELERY_BEAT_SCHEDULE.setdefault(
+            "health.reap_stale_jobs",
+            {"task": "health.tasks.reap_stale_health_jobs", "schedule": 300.0},
+        )

@@ -162,3 +162,75 @@ class DirtyCustomer(models.Model):
     customer_id = models.CharField(max_length=32, primary_key=True)
     workspace_id = models.CharField(max_length=32, db_index=True)
     marked_at = models.DateTimeField(default=timezone.now)
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class _HealthJob(models.Model):
+    """A backtest or a model fit (health.backtests): the inputs as given (`params`), and the
+    result fields once it succeeded, or the `error` ({"code", "message"}) once it failed."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    params = models.JSONField(default=dict)
+    result = models.JSONField(null=True)
+    error = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.pk} ({self.status})"
+
+
+class Backtest(_HealthJob):
+    id = models.CharField(primary_key=True, max_length=32, default=id_factory("bt"), editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One queued-or-running backtest per workspace: the database enforces it.
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="backtest_one_active_per_workspace",
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "-id"], name="backtest_ws_id_idx")]
+
+
+class ModelFit(_HealthJob):
+    id = models.CharField(primary_key=True, max_length=32, default=id_factory("fit"), editable=False)
+    # Set when the fit became a model version (POST .../apply); the newest applied fit's churn
+    # curve gives every health object its churn_probability.
+    applied_at = models.DateTimeField(null=True)
+    applied_version = models.PositiveIntegerField(null=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="modelfit_one_active_per_workspace",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-id"], name="modelfit_ws_id_idx"),
+            models.Index(
+                fields=["workspace", "-applied_at"],
+                name="modelfit_ws_applied_idx",
+                condition=models.Q(applied_at__isnull=False),
+            ),
+        ]

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from customers.models import HealthStatus
+from health.churn_curve import applied_curve, churn_probability
 from health.metrics import Spec, model_specs
 from health.models import ARRAY_COLUMNS, CustomerHealth, HealthModel, HealthSnapshot
 from health.signals import EVENTS_SOURCE
@@ -94,6 +95,7 @@ def health_representation(
     signals: list[dict],
     score_7d_ago: float | None,
     score_30d_ago: float | None,
+    churn_probability: float | None = None,
 ) -> dict:
     return {
         "object": "health_score",
@@ -104,6 +106,8 @@ def health_representation(
         "model_version": model_version,
         "change_7d": change(score, score_7d_ago),
         "change_30d": change(score, score_30d_ago),
+        # An estimate from the workspace's applied fit (health.backtests), null before one.
+        "churn_probability": churn_probability,
         "computed_at": iso(computed_at),
         "signals": [signal_representation(signal, with_weight=True) for signal in signals],
     }
@@ -122,6 +126,9 @@ def current_health_representations(rows: Iterable) -> dict[str, dict]:
     rows = list(rows)
     days = {row.computed_at.date() - timedelta(days=n) for row in rows for n in (7, 30)}
     past = scores_on([row.customer_id for row in rows], sorted(days)) if rows else {}
+    curves = {
+        workspace_id: applied_curve(workspace_id) for workspace_id in {row.workspace_id for row in rows}
+    }
     out = {}
     for row in rows:
         today = row.computed_at.date()
@@ -135,5 +142,6 @@ def current_health_representations(rows: Iterable) -> dict[str, dict]:
             signals=stored_signals(row) if isinstance(row, CustomerHealth) else row.signals,
             score_7d_ago=past.get((row.customer_id, today - timedelta(days=7))),
             score_30d_ago=past.get((row.customer_id, today - timedelta(days=30))),
+            churn_probability=churn_probability(row.score, curves[row.workspace_id]),
         )
     return out

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from customers.models import Customer, HealthStatus
 from health import generation as generation_counter
+from health.churn_curve import applied_curve, churn_probability
 from health.models import CustomerHealth, ExternalSignal, HealthModel, HealthSnapshot
 from health.representation import (
     BREAKDOWN_FIELDS,
@@ -69,9 +70,16 @@ def customer_history(*, customer: Customer, granularity: str, start: date, end: 
         .order_by("date")
         .values_list("date", "score", "status", "model_version")
     )
+    applied = applied_curve(customer.workspace_id)
     if granularity == "daily":
         return [
-            {"date": day.isoformat(), "score": score, "status": status, "model_version": version}
+            {
+                "date": day.isoformat(),
+                "score": score,
+                "status": status,
+                "model_version": version,
+                "churn_probability": churn_probability(score, applied),
+            }
             for day, score, status, version in rows
         ]
     models = {
@@ -87,7 +95,15 @@ def customer_history(*, customer: Customer, granularity: str, start: date, end: 
         mean = round(statistics.fmean(scores), 2) if scores else None
         model = models.get(version)
         status = model.status_for(mean) if model else HealthStatus.UNKNOWN
-        points.append({"date": monday.isoformat(), "score": mean, "status": status, "model_version": version})
+        points.append(
+            {
+                "date": monday.isoformat(),
+                "score": mean,
+                "status": status,
+                "model_version": version,
+                "churn_probability": churn_probability(mean, applied),
+            }
+        )
     return points
 
 

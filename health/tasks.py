@@ -7,7 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from health import dirty, services
+from health import backtests, dirty, services
 
 
 @shared_task
@@ -32,3 +32,18 @@ def nightly_rollup() -> str:
     now = timezone.now()
     yesterday = (now - timedelta(days=1)).date()
     return f"rolled up {services.health_rollup(day=yesterday, now=now)}"
+
+
+@shared_task
+def run_backtest(backtest_id: str) -> str:
+    return backtests.backtest_run(backtest_id=backtest_id)
+
+
+@shared_task
+def run_model_fit(fit_id: str) -> str:
+    return backtests.fit_run(fit_id=fit_id)
+
+
+@shared_task
+def reap_stale_health_jobs() -> str:
+    return f"reaped {backtests.health_jobs_reap_stale()}"

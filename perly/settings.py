@@ -284,6 +284,7 @@ SPECTACULAR_SETTINGS = {
         "IntegrationObjectEnum": ["integration"],
         "IntegrationStatusEnum": "integrations.models.IntegrationStatus",
         "WebhookEndpointStatusEnum": "webhooks.models.EndpointStatus",
+        "HealthJobStatusEnum": "health.models.JobStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.models import HealthStatus
+from health.churn_curve import applied_curve
 from health.models import HealthModel
 from health.services import MAX_WEIGHT
 from health.signals import CATALOG, CATEGORIES
@@ -77,12 +78,23 @@ class HealthModelInputSerializer(StrictSerializerMixin, serializers.Serializer):
     thresholds = ThresholdsSerializer(required=False)
 
 
+class ChurnProbabilityCurveSerializer(serializers.Serializer):
+    fit = serializers.CharField(help_text="The applied model fit (fit_...).")
+    horizon_days = serializers.IntegerField(help_text="The probability is of churn within this many days.")
+    intercept = serializers.FloatField()
+    slope = serializers.FloatField(help_text="Negative: a higher score, a lower probability.")
+
+
 class HealthModelSerializer(serializers.Serializer):
     object = serializers.CharField(default="health_model")
     version = serializers.IntegerField()
     weights = serializers.DictField(child=serializers.FloatField())
     category_weights = serializers.DictField(child=serializers.FloatField())
     thresholds = ThresholdsSerializer()
+    churn_probability = ChurnProbabilityCurveSerializer(
+        allow_null=True,
+        help_text="The applied fit behind every health object's churn_probability (null before a fit is applied).",
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -104,7 +116,20 @@ def model_representation(model: HealthModel) -> dict:
         "weights": {key: model.weights.get(key, 0.0) for key in sorted(categories, key=_catalog_first)},
         "category_weights": {key: round(value, 2) for key, value in category_weights.items()},
         "thresholds": {"healthy": model.healthy_threshold, "at_risk": model.at_risk_threshold},
+        "churn_probability": _churn_curve(model.workspace_id),
         "created_at": iso(model.created_at),
+    }
+
+
+def _churn_curve(workspace_id: str) -> dict | None:
+    applied = applied_curve(workspace_id)
+    if applied is None:
+        return None
+    return {
+        "fit": applied.fit_id,
+        "horizon_days": applied.horizon_days,
+        "intercept": applied.curve.intercept,
+        "slope": applied.curve.slope,
     }
 
 
@@ -142,6 +167,11 @@ class HealthScoreSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(allow_null=True)
     change_7d = serializers.FloatField(allow_null=True)
     change_30d = serializers.FloatField(allow_null=True)
+    churn_probability = serializers.FloatField(
+        allow_null=True,
+        help_text="An estimate of the probability of churn within the applied fit's horizon (GET "
+        "/v1/health/model: churn_probability), 3 decimals; null before a fit is applied or without a score.",
+    )
     computed_at = serializers.DateTimeField(allow_null=True)
     signals = WeightedSignalSerializer(many=True)
 
@@ -151,6 +181,11 @@ class HistoryPointSerializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True)
     status = serializers.ChoiceField(choices=HealthStatus.choices)
     model_version = serializers.IntegerField()
+    churn_probability = serializers.FloatField(
+        allow_null=True,
+        help_text="An estimate of the probability of churn within the applied fit's horizon (GET "
+        "/v1/health/model: churn_probability), 3 decimals; null before a fit is applied or without a score.",
+    )
 
 
 class HistorySerializer(serializers.Serializer):

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from health.api.job_views import BacktestViewSet, ModelFitViewSet
 from health.api.views import (
     AtRiskViewSet,
     CustomerHealthViewSet,
@@ -36,5 +37,23 @@ urlpatterns = [
     ),
     path(
         "health/model", HealthModelViewSet.as_view({"get": "retrieve", "put": "update"}), name="health-model"
+    ),
+    path(
+        "health/backtests",
+        BacktestViewSet.as_view({"get": "list", "post": "create"}),
+        name="health-backtests",
+    ),
+    path("health/backtests/<str:pk>", BacktestViewSet.as_view({"get": "retrieve"}), name="health-backtest"),
+    path("health/model/fit", ModelFitViewSet.as_view({"post": "create"}), name="health-model-fit"),
+    path("health/model/fits", ModelFitViewSet.as_view({"get": "list"}), name="health-model-fits"),
+    path(
+        "health/model/fits/<str:pk>",
+        ModelFitViewSet.as_view({"get": "retrieve"}),
+        name="health-model-fit-detail",
+    ),
+    path(
+        "health/model/fits/<str:pk>/apply",
+        ModelFitViewSet.as_view({"post": "apply"}),
+        name="health-model-fit-apply",
     ),
 ]

@@ -93,3 +93,71 @@ def test_dashboard_cohort_chart_shows_churn_by_group(staff, make_customer, works
         {"workspace": workspace.id, "cohort_metric": "score", "as_of": timezone.now().date().isoformat()},
     ).content.decode()
     assert "at least horizon_days in the past" in bad
+
+
+def _fit(workspace, status="succeeded"):
+    from health.models import ModelFit
+
+    result = {
+        "observations": 120,
+        "churned": 12,
+        "fitted_signals": ["usage.active_days_30d", "engagement.recency_days"],
+        "proposed_model": {
+            "weights": {"usage.active_days_30d": 70.0, "engagement.recency_days": 30.0},
+            "higher_is_better": {"usage.active_days_30d": True, "engagement.recency_days": False},
+            "thresholds": {"healthy": 55.0, "at_risk": 35.0},
+        },
+        "flipped": [],
+        "dropped": [],
+        "coverage": {"usage.active_days_30d": 1.0, "engagement.recency_days": 1.0},
+        "cv_auc": 0.71,
+        "current_model_auc": 0.64,
+        "churn_curve": {"intercept": -1.0, "slope": -0.04, "horizon_days": 30},
+    }
+    error = None if status == "succeeded" else {"code": "no_churn", "message": "No churn."}
+    return ModelFit.objects.create(
+        workspace_id=workspace.id,
+        status=status,
+        params={"horizon_days": 30},
+        result=result if status == "succeeded" else None,
+        error=error,
+    )
+
+
+def test_dashboard_shows_the_latest_fit_and_its_apply_button_makes_a_version(staff, workspace):
+    fit = _fit(workspace)
+    url = f"/admin/health/healthmodel/dashboard/?workspace={workspace.id}"
+    page = staff.get(url).content.decode()
+    assert f"Model fit {fit.id}" in page and "cross-validated AUC 0.71 (current model 0.64)" in page
+    assert 'id="apply-fit"' in page and "No backtest yet" in page
+    before = HealthModel.objects.filter(workspace_id=workspace.id).count()
+    response = staff.post(
+        "/admin/health/healthmodel/dashboard/apply-fit/", {"workspace": workspace.id, "fit": fit.id}
+    )
+    assert response.status_code == 302 and workspace.id in response["Location"]
+    model = HealthModel.objects.filter(workspace_id=workspace.id).order_by("-version").first()
+    assert HealthModel.objects.filter(workspace_id=workspace.id).count() == before + 1
+    assert model.created_by == f"fit:{fit.id}" and model.healthy_threshold == 55.0
+    assert model.weights["usage.active_days_30d"] == 70.0 and model.weights["usage.breadth_30d"] == 0.0
+    page = staff.get(url).content.decode()
+    assert f"applied as model v{model.version}" in page
+
+
+def test_dashboard_apply_of_a_failed_fit_says_why_and_changes_nothing(staff, workspace):
+    from health.services import health_model_current
+
+    health_model_current(workspace_id=workspace.id)
+    fit = _fit(workspace, status="failed")
+    assert (
+        'id="apply-fit"'
+        not in staff.get(f"/admin/health/healthmodel/dashboard/?workspace={workspace.id}").content.decode()
+    )
+    before = HealthModel.objects.count()
+    response = staff.post(
+        "/admin/health/healthmodel/dashboard/apply-fit/",
+        {"workspace": workspace.id, "fit": fit.id},
+        follow=True,
+    )
+    assert "only a succeeded fit can be applied" in response.content.decode()
+    assert HealthModel.objects.count() == before
+    assert staff.get("/admin/health/healthmodel/dashboard/apply-fit/").status_code == 405

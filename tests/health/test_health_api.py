@@ -48,6 +48,7 @@ def test_health_object_explains_the_score(client, scored):
         "model_version",
         "change_7d",
         "change_30d",
+        "churn_probability",
         "computed_at",
         "signals",
     }

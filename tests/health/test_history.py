@@ -42,14 +42,22 @@ def test_daily_history_defaults_to_the_last_90_days_oldest_first(client, make_cu
             "score": 139.0,
             "status": "neutral",
             "model_version": 1,
+            "churn_probability": None,
         },
         {
             "date": (TODAY - timedelta(days=5)).isoformat(),
             "score": 55.0,
             "status": "neutral",
             "model_version": 1,
+            "churn_probability": None,
         },
-        {"date": TODAY.isoformat(), "score": 50.0, "status": "neutral", "model_version": 1},
+        {
+            "date": TODAY.isoformat(),
+            "score": 50.0,
+            "status": "neutral",
+            "model_version": 1,
+            "churn_probability": None,
+        },
     ]
 
 
@@ -63,8 +71,20 @@ def test_weekly_points_are_dated_on_monday_with_the_mean_score(client, make_cust
     body = client.get(url).json()
     assert body["granularity"] == "weekly"
     assert body["data"] == [
-        {"date": "2026-03-02", "score": 60.0, "status": "unknown", "model_version": 2},
-        {"date": "2026-03-09", "score": 20.0, "status": "unknown", "model_version": 2},
+        {
+            "date": "2026-03-02",
+            "score": 60.0,
+            "status": "unknown",
+            "model_version": 2,
+            "churn_probability": None,
+        },
+        {
+            "date": "2026-03-09",
+            "score": 20.0,
+            "status": "unknown",
+            "model_version": 2,
+            "churn_probability": None,
+        },
     ]
 
 
