@@ -36,3 +36,19 @@ def on_customer_deleted(listener: CustomerDeleted) -> CustomerDeleted:
 def notify_customer_deleted(workspace_id: str, customer_id: str) -> None:
     for listener in _deleted_listeners:
         listener(workspace_id, customer_id)
+
+
+ChurnChanged = Callable[[str, str], None]  # (workspace_id, customer_id), after the commit
+_churn_listeners: list[ChurnChanged] = []
+
+
+def on_churn_changed(listener: ChurnChanged) -> ChurnChanged:
+    """Called after a churn or win-back commits (health rescores the customer: its status)."""
+    if listener not in _churn_listeners:
+        _churn_listeners.append(listener)
+    return listener
+
+
+def notify_churn_changed(workspace_id: str, customer_id: str) -> None:
+    for listener in _churn_listeners:
+        listener(workspace_id, customer_id)

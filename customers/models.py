@@ -18,6 +18,9 @@ class HealthStatus(models.TextChoices):
     HEALTHY = "healthy"
     NEUTRAL = "neutral"
     AT_RISK = "at_risk"
+    # A customer with a churned_at (at or before the scoring time): still scored, so its history
+    # and backtests stay whole, but never shown as healthy and never on the at-risk list.
+    CHURNED = "churned"
     UNKNOWN = "unknown"
 
 

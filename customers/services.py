@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from customers.api.serializers import customer_representation
 from customers.external_ids import normalize_external_id
-from customers.hooks import notify_customer_deleted, run_customer_purgers
+from customers.hooks import notify_churn_changed, notify_customer_deleted, run_customer_purgers
 from customers.models import Customer, LifecycleStage, Outcome, OutcomeKind, OutcomeSource
 from perly import response_cache
 from perly.api import merge_metadata
@@ -155,7 +155,13 @@ def _apply_transition(customer: Customer, change: _Transition, source: str) -> O
         )
     customer.churned_at = None if change.kind == OutcomeKind.REACTIVATED else change.at
     customer.lifecycle_stage = change.stage
+    _churn_changed_after_commit(customer)
     return outcome
+
+
+def _churn_changed_after_commit(customer: Customer) -> None:
+    workspace_id, customer_id = customer.workspace_id, customer.pk
+    transaction.on_commit(lambda: notify_churn_changed(workspace_id, customer_id))
 
 
 def _publish_churned(customer: Customer) -> None:
@@ -254,6 +260,7 @@ def customer_create(*, workspace_id: str, data: dict, source: str = OutcomeSourc
                     at=change.at,
                     source=source,
                 )
+                _churn_changed_after_commit(customer)
             webhook_event_publish(
                 workspace_id=workspace_id,
                 event_type="customer.created",

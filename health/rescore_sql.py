@@ -319,7 +319,8 @@ SELECT customer_id{{agg_columns}}, max(last_at) AS last_at FROM fine GROUP BY cu
 _SCORE_SQL = f"""
 CREATE TEMP TABLE "{SCORED}" ON COMMIT DROP AS
 WITH scope AS (
-    SELECT c.id AS customer_id FROM customers_customer c
+    SELECT c.id AS customer_id, coalesce(c.churned_at <= %(as_of)s, false) AS churned
+    FROM customers_customer c
     WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL {{ids_filter_c}}
 ),
 base AS MATERIALIZED (
@@ -416,7 +417,7 @@ wide AS (
     FROM wide_contributed
 ),
 scored AS (
-    SELECT s.customer_id,
+    SELECT s.customer_id, s.churned,
            CASE WHEN c.present > 0 THEN {_r("c.score_sum")}::float8 END AS score,
            CASE WHEN c.present > 0 AND %(total_weight)s > 0
                 THEN {_r("c.present / %(total_weight)s", 4)}::float8 ELSE 0.0 END AS confidence,
@@ -428,7 +429,8 @@ scored AS (
     ) c ON c.customer_id = s.customer_id
 )
 SELECT customer_id, score, confidence, signals, {{event_arrays}},
-       CASE WHEN score IS NULL THEN 'unknown' WHEN score >= %(healthy)s THEN 'healthy'
+       CASE WHEN churned THEN 'churned' WHEN score IS NULL THEN 'unknown'
+            WHEN score >= %(healthy)s THEN 'healthy'
             WHEN score < %(at_risk)s THEN 'at_risk' ELSE 'neutral' END AS status
 FROM scored
 """  # noqa: S608

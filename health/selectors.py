@@ -153,14 +153,14 @@ def _health_summary(
         "average": Avg("health_score"),
         **{
             status: Count("id", filter=Q(health_status=status))
-            for status in ("healthy", "neutral", "at_risk")
+            for status in ("healthy", "neutral", "at_risk", "churned")
         },
     }
     for low, high in BUCKETS:
         upper = Q(health_score__lte=high) if high == 100 else Q(health_score__lt=high)
         aggregates[f"b{low}"] = Count("id", filter=scored & Q(health_score__gte=low) & upper)
     result = customers.aggregate(**aggregates)
-    known = result["healthy"] + result["neutral"] + result["at_risk"]
+    known = result["healthy"] + result["neutral"] + result["at_risk"] + result["churned"]
     return {
         "object": "health_summary",
         "total_customers": result["total"],
@@ -170,6 +170,7 @@ def _health_summary(
             "healthy": result["healthy"],
             "neutral": result["neutral"],
             "at_risk": result["at_risk"],
+            "churned": result["churned"],
             "unknown": result["total"] - known,
         },
         "distribution": [{"min": low, "max": high, "count": result[f"b{low}"]} for low, high in BUCKETS],
@@ -198,10 +199,10 @@ def at_risk_queryset(
     serves both the filter and the order: a page is an index range scan even with ties.
 
     `segment` (the admin dashboard's) narrows to customers with that plan, owner (any case) and
-    lifecycle_stage; a None value does not filter."""
+    lifecycle_stage; a None value does not filter. Churned customers are left out."""
     rows = CustomerHealth.objects.filter(
         workspace_id=workspace_id, score__lt=threshold, customer__deleted_at__isnull=True
-    )
+    ).exclude(status=HealthStatus.CHURNED)  # already lost: nobody to save
     segment = segment or {}
     for name, lookup in (
         ("plan", "plan"),

@@ -73,24 +73,27 @@ class ModelFitInputSerializer(_DatesInput):
     )
 
 
-class _RateSerializer(serializers.Serializer):
+class ChurnRateSerializer(serializers.Serializer):
     customers = serializers.IntegerField()
     churned = serializers.IntegerField()
     churn_rate = serializers.FloatField(allow_null=True)
 
 
-class _BandSerializer(_RateSerializer):
+class CalibrationBandSerializer(ChurnRateSerializer):
     min = serializers.FloatField()
     max = serializers.FloatField()
 
 
-class _SignalEvaluationSerializer(serializers.Serializer):
+class SignalEvaluationSerializer(serializers.Serializer):
     observations = serializers.IntegerField()
     auc = serializers.FloatField(allow_null=True)
     higher_is_better = serializers.BooleanField(allow_null=True)
 
 
-class _ErrorSerializer(serializers.Serializer):
+class JobErrorSerializer(serializers.Serializer):
+    """Why a job failed. Named so its schema is JobError: "_Error" and the envelope's "Error" would
+    both become the model Error in a generated client."""
+
     code = serializers.CharField()
     message = serializers.CharField()
 
@@ -98,7 +101,7 @@ class _ErrorSerializer(serializers.Serializer):
 class _JobSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=_STATUSES)
-    error = _ErrorSerializer(allow_null=True)
+    error = JobErrorSerializer(allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -119,19 +122,19 @@ class BacktestSerializer(_JobSerializer):
     object = serializers.CharField(default="backtest")
     model = serializers.DictField(allow_null=True)
     auc = serializers.FloatField(allow_null=True, help_text="P(a churner scores below a stayer), ties half.")
-    churn_rate_by_status = serializers.DictField(child=_RateSerializer(), allow_null=True)
+    churn_rate_by_status = serializers.DictField(child=ChurnRateSerializer(), allow_null=True)
     lift_bottom_decile = serializers.FloatField(allow_null=True)
-    calibration = _BandSerializer(many=True, allow_null=True)
-    signals = serializers.DictField(child=_SignalEvaluationSerializer(), allow_null=True)
+    calibration = CalibrationBandSerializer(many=True, allow_null=True)
+    signals = serializers.DictField(child=SignalEvaluationSerializer(), allow_null=True)
 
 
-class _ProposedModelSerializer(serializers.Serializer):
+class ProposedModelSerializer(serializers.Serializer):
     weights = WeightsField()
     higher_is_better = serializers.DictField(child=serializers.BooleanField())
     thresholds = ThresholdsSerializer()
 
 
-class _ChurnCurveSerializer(serializers.Serializer):
+class ChurnCurveSerializer(serializers.Serializer):
     intercept = serializers.FloatField()
     slope = serializers.FloatField()
     horizon_days = serializers.IntegerField()
@@ -141,7 +144,7 @@ class ModelFitSerializer(_JobSerializer):
     object = serializers.CharField(default="model_fit")
     signals = serializers.ListField(child=serializers.CharField(), allow_null=True, help_text="As given.")
     fitted_signals = serializers.ListField(child=serializers.CharField(), allow_null=True)
-    proposed_model = _ProposedModelSerializer(allow_null=True)
+    proposed_model = ProposedModelSerializer(allow_null=True)
     flipped = serializers.ListField(child=serializers.CharField(), allow_null=True)
     dropped = serializers.ListField(
         child=serializers.CharField(),
@@ -152,6 +155,6 @@ class ModelFitSerializer(_JobSerializer):
     coverage = serializers.DictField(child=serializers.FloatField(), allow_null=True)
     cv_auc = serializers.FloatField(allow_null=True)
     current_model_auc = serializers.FloatField(allow_null=True)
-    churn_curve = _ChurnCurveSerializer(allow_null=True)
+    churn_curve = ChurnCurveSerializer(allow_null=True)
     applied_at = serializers.DateTimeField(allow_null=True)
     applied_version = serializers.IntegerField(allow_null=True)

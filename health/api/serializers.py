@@ -198,6 +198,7 @@ class ByStatusSerializer(serializers.Serializer):
     healthy = serializers.IntegerField()
     neutral = serializers.IntegerField()
     at_risk = serializers.IntegerField()
+    churned = serializers.IntegerField()
     unknown = serializers.IntegerField()
 
 

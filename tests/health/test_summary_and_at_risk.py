@@ -61,7 +61,7 @@ def test_summary_sums(client, make_customer):
     body = client.get("/v1/health/summary").json()
     assert body["object"] == "health_summary"
     assert body["total_customers"] == 12
-    assert body["by_status"] == {"healthy": 3, "neutral": 3, "at_risk": 4, "unknown": 2}
+    assert body["by_status"] == {"healthy": 3, "neutral": 3, "at_risk": 4, "churned": 0, "unknown": 2}
     assert sum(body["by_status"].values()) == body["total_customers"]
     assert [b["count"] for b in body["distribution"]] == [2, 1, 0, 1, 1, 1, 1, 1, 0, 2]
     assert body["distribution"][0] == {"min": 0, "max": 10, "count": 2}

@@ -59,7 +59,10 @@ def test_no_route_shows_customer_fields_without_customers_read(
         # The endpoint first, so every customer write below is in a payload.
         assert owner.post("/v1/webhooks", {"url": WEBHOOK_URL, "events": ["*"]}).status_code == 201
         seeded = seed_workspace(owner, **PII)
-        updated = owner.patch(f"/v1/customers/{seeded.customer}", {"email": "new@secret.example"})
+        # Won back (the seed churns it; a churned customer is not on the at-risk list).
+        updated = owner.patch(
+            f"/v1/customers/{seeded.customer}", {"email": "new@secret.example", "lifecycle_stage": "active"}
+        )
         assert updated.status_code == 200
         rescore_customers(workspace_id=workspace.id)  # so it has a score and at-risk lists it
     webhooks = [endpoint["id"] for endpoint in owner.get("/v1/webhooks").json()["data"]]
@@ -76,6 +79,9 @@ def test_no_route_shows_customer_fields_without_customers_read(
         "integration": [seeded.integration],
         # The metric's routes (its cohorts give customers' values only in aggregate).
         "metric": [seeded.metric],
+        # Jobs report workspace-wide figures only.
+        "backtest": [seeded.backtest],
+        "fit": [seeded.fit],
     }
     secrets = [*PII.values(), "new@secret.example"]
 

@@ -29,6 +29,8 @@ SEGMENT_RESOURCES = {
     "webhooks": ("webhook", "we"),
     "deliveries": ("message", "msg"),
     "integrations": ("integration", "int"),
+    "backtests": ("backtest", "bt"),
+    "fits": ("fit", "fit"),
 }
 # List routes (by URL name) -> the resource their pagination cursors name.
 LIST_ROUTES = {
@@ -40,11 +42,15 @@ LIST_ROUTES = {
     "webhook-delivery-list": ("message", "msg"),
     "health-at-risk": ("customer", "cus"),
     "health-metrics": ("metric", "met"),
+    "health-backtests": ("backtest", "bt"),
+    "health-model-fits": ("fit", "fit"),
 }
 # Workspace-wide routes without an id: their answer depends only on the key's workspace.
 # event-type-list pages by type name (both seeded workspaces send "login"); its cursor across
 # workspaces is tested in tests/events/test_event_types.py.
 WORKSPACE_ROUTES = {"health-summary", "health-model", "event-type-list"}
+# Routes that start a job over the key's own workspace (202), with no id of anyone's in the body.
+JOB_START_ROUTES = {"health-model-fit"}
 # Query parameters that carry something identifying of another workspace: probe with B's value.
 IDENTIFYING_PARAMS = {
     "starting_after": lambda b, cursor: cursor,
@@ -260,6 +266,13 @@ def test_no_route_reveals_or_touches_another_workspace(
                     )
                 _assert_no_foreign_ids(response, foreign_ids, entry.name, failures)
                 counts["workspace"] += 1
+        elif entry.name in JOB_START_ROUTES:
+            response = attacker.post(reverse(entry.name), {}, format="json")
+            # 409 names the own workspace's job still queued (tasks run after a commit, never here).
+            if response.status_code not in (202, 409):
+                failures.append(f"POST {entry.name}: {response.status_code} {response.content[:200]!r}")
+            _assert_no_foreign_ids(response, foreign_ids, entry.name, failures)
+            counts["workspace"] += 1
         elif kwargs:
             methods = list(actions) + (["head"] if "get" in actions else [])
             counts["object"] += check_object_route(attacker, entry, methods, own, foreign, failures)
