@@ -23,8 +23,7 @@ import orjson
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from customers.models import Outcome
-from health import evaluation, fitting, rescore_sql
+from health import churn_labels, evaluation, fitting, rescore_sql
 from health import metrics as metric_definitions
 from health.metrics import KEY_RE, model_specs, signal_keys
 from health.models import ACTIVE_JOB_STATUSES, Backtest, HealthModel, JobStatus, Metric, ModelFit
@@ -276,18 +275,11 @@ class ObservationSet:
         return len(self.scores)
 
 
-_OBSERVED_SQL = """
+_OBSERVED_SQL = f"""
 SELECT s.customer_id, s.score, s.signal_values, s.signal_scores, s.signals::text,
-       EXISTS (SELECT 1 FROM "{outcomes}" o WHERE o.customer_id = s.customer_id AND o.kind = 'churned'
-               AND o.at > %(end)s AND o.at <= %(horizon_end)s) AS churned
-FROM "{scored}" s
-WHERE s.score IS NOT NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM "{outcomes}" o
-      WHERE o.customer_id = s.customer_id AND o.kind = 'churned' AND o.at <= %(end)s
-        AND NOT EXISTS (SELECT 1 FROM "{outcomes}" r
-                        WHERE r.customer_id = o.customer_id AND r.kind = 'reactivated'
-                          AND r.at > o.at AND r.at <= %(end)s))
+       {churn_labels.churned_within_horizon("s.customer_id")} AS churned
+FROM "{rescore_sql.SCORED}" s
+WHERE s.score IS NOT NULL AND {churn_labels.live_at_end("s.customer_id")}
 """  # noqa: S608 (table names only; values are parameters)
 
 
@@ -298,11 +290,11 @@ def observations(
     specs = model_specs(model.metrics)
     event_keys = [spec.key for spec in specs]
     directions = {spec.key: spec.higher_is_better for spec in specs}
-    sql = _OBSERVED_SQL.replace("{outcomes}", Outcome._meta.db_table).replace("{scored}", rescore_sql.SCORED)
+    sql = _OBSERVED_SQL
     rows: list[tuple] = []
     for day in dates:
         end = end_of_day(day)
-        params = {"end": end, "horizon_end": end + timedelta(days=horizon_days)}
+        params = churn_labels.label_params(end, horizon_days)
 
         def read(cursor, params=params):
             cursor.execute(sql, params)
@@ -377,13 +369,19 @@ def backtest_create(*, workspace_id: str, data, today: date | None = None) -> Ba
     params = parse_inputs(data, fields=BACKTEST_FIELDS, today=today)
     if params["model"] is not None:
         draft_model(params["model"], current=health_model_current(workspace_id=workspace_id))
+    return _queue_job(Backtest, "run_backtest", "backtest", workspace_id=workspace_id, params=params)
+
+
+def _queue_job(model_class, task_name: str, resource: str, *, workspace_id: str, params: dict):
+    """Create the job and queue its task after the commit; the partial unique index on active jobs
+    turns a second one into 409 `<resource>_in_progress`, naming the one that runs."""
     try:
         with transaction.atomic():
-            job = Backtest.objects.create(workspace_id=workspace_id, params=params)
-            _enqueue("run_backtest", job.pk)
+            job = model_class.objects.create(workspace_id=workspace_id, params=params)
+            _enqueue(task_name, job.pk)
     except IntegrityError:
-        active = Backtest.objects.filter(workspace_id=workspace_id, status__in=ACTIVE_JOB_STATUSES).first()
-        raise _in_progress("backtest", active) from None
+        active = model_class.objects.filter(workspace_id=workspace_id, status__in=ACTIVE_JOB_STATUSES).first()
+        raise _in_progress(resource, active) from None
     return job
 
 
@@ -465,14 +463,7 @@ def fit_create(*, workspace_id: str, data, today: date | None = None) -> ModelFi
     today = today or timezone.now().date()
     params = parse_inputs(data, fields=FIT_FIELDS, today=today)
     _fit_signals(params["signals"], current=health_model_current(workspace_id=workspace_id))
-    try:
-        with transaction.atomic():
-            job = ModelFit.objects.create(workspace_id=workspace_id, params=params)
-            _enqueue("run_model_fit", job.pk)
-    except IntegrityError:
-        active = ModelFit.objects.filter(workspace_id=workspace_id, status__in=ACTIVE_JOB_STATUSES).first()
-        raise _in_progress("model_fit", active) from None
-    return job
+    return _queue_job(ModelFit, "run_model_fit", "model_fit", workspace_id=workspace_id, params=params)
 
 
 def _reversible(key: str) -> bool:

@@ -29,9 +29,8 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from customers.models import Outcome
+from health import churn_labels, rescore_sql
 from health import generation as generation_counter
-from health import rescore_sql
 from health.metrics import BUILTIN_SPECS, model_specs
 from health.models import HealthModel
 from health.rescore_sql import rescore_set_based
@@ -47,26 +46,18 @@ MAX_DAYS_BACK = 730
 Z95 = 1.959964
 
 # The grouping and labels over a (customer_id, value) relation `{source}`.
-_GROUPS_SQL = """
+_GROUPS_SQL = f"""
 WITH observed AS (
-    SELECT v.customer_id, v.value,
-           EXISTS (SELECT 1 FROM "{outcomes}" o WHERE o.customer_id = v.customer_id AND o.kind = 'churned'
-                   AND o.at > %(end)s AND o.at <= %(horizon_end)s) AS churned
-    FROM ({source}) v
-    WHERE v.value IS NOT NULL
-      AND NOT EXISTS (
-          SELECT 1 FROM "{outcomes}" o
-          WHERE o.customer_id = v.customer_id AND o.kind = 'churned' AND o.at <= %(end)s
-            AND NOT EXISTS (SELECT 1 FROM "{outcomes}" r
-                            WHERE r.customer_id = o.customer_id AND r.kind = 'reactivated'
-                              AND r.at > o.at AND r.at <= %(end)s))
+    SELECT v.customer_id, v.value, {churn_labels.churned_within_horizon("v.customer_id")} AS churned
+    FROM ({{source}}) v
+    WHERE v.value IS NOT NULL AND {churn_labels.live_at_end("v.customer_id")}
 ),
 grouped AS (
     SELECT ntile(%(groups)s) OVER (ORDER BY value, customer_id) AS g, value, churned FROM observed
 )
 SELECT g, min(value), max(value), avg(value), count(*), count(*) FILTER (WHERE churned)
 FROM grouped GROUP BY g ORDER BY g
-"""
+"""  # noqa: S608 (our own identifiers only; values are parameters)
 
 
 def _invalid(param: str, message: str) -> ApiError:
@@ -164,8 +155,8 @@ def _metric_cohorts(
     workspace_id: str, model: HealthModel, key: str, as_of: date, horizon_days: int, groups: int
 ) -> dict:
     end = end_of_day(as_of)
-    params = {"end": end, "horizon_end": end + timedelta(days=horizon_days), "groups": groups}
-    sql = _GROUPS_SQL.replace("{outcomes}", Outcome._meta.db_table)
+    params = {**churn_labels.label_params(end, horizon_days), "groups": groups}
+    sql = _GROUPS_SQL
 
     def grouped(cursor, source: str) -> list[tuple]:
         cursor.execute(sql.replace("{source}", source), params)
