@@ -89,17 +89,7 @@ class CustomerAdmin(admin.ModelAdmin):
         )
 
     def get_fieldsets(self, request, obj=None):
-        details = (
-            "name",
-            "email",
-            "domain",
-            "external_id",
-            "plan",
-            "owner",
-            "lifecycle_stage",
-            "churned_at",
-            "metadata",
-        )
+        details = services.WRITABLE_FIELDS  # the API's writable fields, in the same order
         if obj is None:
             return ((None, {"fields": ("workspace", *details)}),)
         return (
