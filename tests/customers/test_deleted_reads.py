@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import pytest
 from django.test import override_settings
-from django.urls import reverse
-from drf_spectacular.views import SpectacularJSONAPIView
 
 from customers.models import Customer
 from events.models import Event
 from health.models import CustomerHealth
 from health.services import rescore_customers
-from perly import views as perly_views
-from tests.reliability.test_tenant_isolation import SEGMENT_RESOURCES, _segment_before, v1_routes, view_of
+from tests.reliability.test_tenant_isolation import readable_urls
 from webhooks.models import WebhookMessage
 
 GONE = {"name": "Departed Ltd", "email": "gone@departed.example", "external_id": "departed-1"}
@@ -121,31 +118,19 @@ def _every_read(client, ids: dict) -> dict[str, str]:
     """Every GET route's body: each path id filled with each seeded id, and each list that takes a
     `customer` filter asked for each customer."""
     bodies = {}
-    for route, entry in v1_routes():
-        view_cls = view_of(entry)
-        actions = dict(getattr(entry.callback, "actions", None) or {})
-        if view_cls in (SpectacularJSONAPIView, perly_views.api_not_found) or "get" not in actions:
-            continue
-        choices = [{}]
-        for name in entry.pattern.regex.groupindex:
-            segment = _segment_before(entry, name)
-            assert segment in SEGMENT_RESOURCES, f"{route}: cannot fill {name!r}; add its segment"
-            values = ids[SEGMENT_RESOURCES[segment][0]]
-            choices = [{**kwargs, name: value} for kwargs in choices for value in values]
+    for entry, view_cls, action, kwargs, url in readable_urls(ids):
         view = view_cls()
-        view.action = actions["get"]
-        for kwargs in choices:
-            view.kwargs = kwargs
-            url = reverse(entry.name, kwargs=kwargs)
-            queries = [{}, {"limit": "100"}] if "limit" in view.allowed_query_params() else [{}]
-            if "customer" in view.allowed_query_params():
-                queries += [{"customer": customer} for customer in ids["customer"]]
-            if entry.name == "health-at-risk":
-                queries.append({"threshold": "100"})
-            for params in queries:
-                response = client.get(url, params)
-                assert response.status_code in (200, 404), (url, params, response.content[:300])
-                bodies[f"{url}?{params}"] = response.content.decode()
+        view.action, view.kwargs = action, kwargs
+        allowed = view.allowed_query_params()
+        queries = [{}, {"limit": "100"}] if "limit" in allowed else [{}]
+        if "customer" in allowed:
+            queries += [{"customer": customer} for customer in ids["customer"]]
+        if entry.name == "health-at-risk":
+            queries.append({"threshold": "100"})
+        for params in queries:
+            response = client.get(url, params)
+            assert response.status_code in (200, 404), (url, params, response.content[:300])
+            bodies[f"{url}?{params}"] = response.content.decode()
     return bodies
 
 

@@ -6,13 +6,9 @@ fails the test, so a new one is covered when it is added."""
 
 from __future__ import annotations
 
-from django.urls import reverse
-from drf_spectacular.views import SpectacularJSONAPIView
-
 from health.services import rescore_customers
-from perly import views as perly_views
 from tests.reliability.conftest import WEBHOOK_URL, seed_workspace
-from tests.reliability.test_tenant_isolation import SEGMENT_RESOURCES, _segment_before, v1_routes, view_of
+from tests.reliability.test_tenant_isolation import readable_urls
 
 PII = {
     "name": "Secret Holdings",
@@ -29,25 +25,13 @@ ALL_BUT_CUSTOMERS = "health:read,events:read,integrations:read,webhooks:read"
 def _bodies(api, seeded: dict) -> dict[str, str]:
     """Every GET route's body, by URL, with the seeded workspace's ids (and every message)."""
     bodies = {}
-    for route, entry in v1_routes():
-        view_cls = view_of(entry)
-        actions = dict(getattr(entry.callback, "actions", None) or {})
-        if view_cls in (SpectacularJSONAPIView, perly_views.api_not_found) or "get" not in actions:
-            continue
-        choices = [{}]
-        for name in entry.pattern.regex.groupindex:
-            segment = _segment_before(entry, name)
-            assert segment in SEGMENT_RESOURCES, f"{route}: cannot fill {name!r}; add its segment"
-            values = seeded[SEGMENT_RESOURCES[segment][0]]
-            choices = [{**kwargs, name: value} for kwargs in choices for value in values]
-        for kwargs in choices:
-            url = reverse(entry.name, kwargs=kwargs)
-            for params in [{}, *EXTRA_QUERIES.get(entry.name, [])]:
-                response = api.get(url, params)
-                if response.status_code == 404 and "/deliveries/" in url:
-                    continue  # a message paired with another endpoint: every pair is tried
-                assert response.status_code in (200, 403), (url, params, response.content[:300])
-                bodies[f"{url}?{params}"] = response.content.decode()
+    for entry, _, _, _, url in readable_urls(seeded):
+        for params in [{}, *EXTRA_QUERIES.get(entry.name, [])]:
+            response = api.get(url, params)
+            if response.status_code == 404 and "/deliveries/" in url:
+                continue  # a message paired with another endpoint: every pair is tried
+            assert response.status_code in (200, 403), (url, params, response.content[:300])
+            bodies[f"{url}?{params}"] = response.content.decode()
     return bodies
 
 

@@ -126,6 +126,24 @@ def view_of(entry: URLPattern):
     return getattr(callback, "cls", None) or getattr(callback, "view_class", None) or callback
 
 
+def readable_urls(ids: dict[str, list[str]]):
+    """(entry, view class, GET action, url kwargs, url) for every GET route under /v1, each path id
+    filled with each of `ids[resource]` (every combination). The spec and the JSON 404 are left out."""
+    for route, entry in v1_routes():
+        view_cls = view_of(entry)
+        actions = dict(getattr(entry.callback, "actions", None) or {})
+        if view_cls in (SpectacularJSONAPIView, perly_views.api_not_found) or "get" not in actions:
+            continue
+        choices = [{}]
+        for name in entry.pattern.regex.groupindex:
+            segment = _segment_before(entry, name)
+            assert segment in SEGMENT_RESOURCES, f"{route}: cannot fill {name!r}; add its segment"
+            values = ids[SEGMENT_RESOURCES[segment][0]]
+            choices = [{**kwargs, name: value} for kwargs in choices for value in values]
+        for kwargs in choices:
+            yield entry, view_cls, actions["get"], kwargs, reverse(entry.name, kwargs=kwargs)
+
+
 def snapshot() -> dict:
     """Every row of every Perly model (the key's last use is bookkeeping, not data)."""
     rows = {}
