@@ -20,12 +20,12 @@ def applied_curve(workspace_id: str) -> AppliedCurve | None:
     row = (
         ModelFit.objects.filter(workspace_id=workspace_id, applied_at__isnull=False)
         .order_by("-applied_at")
-        .values_list("pk", "result")
+        .values_list("pk", "result__churn_curve")  # the curve only, not the whole fit result
         .first()
     )
     if row is None:
         return None
-    curve = row[1]["churn_curve"]
+    curve = row[1]
     return AppliedCurve(
         fit_id=row[0],
         horizon_days=int(curve["horizon_days"]),
