@@ -554,7 +554,8 @@ def _flipped_definition(definition: dict) -> dict:
 def fit_apply(*, workspace_id: str, fit_id: str) -> HealthModel:
     """Make a succeeded fit's proposal the next model version (created_by "fit:<id>"): the fitted
     signals get the proposed weights, every other signal 0, flipped metrics their direction
-    reversed (in their definitions too), the proposed thresholds; then rescore in a task."""
+    reversed (in their definitions too), the proposed thresholds; then rescore in a task. Applying
+    it again returns that version while it is current, and is 409 fit_already_applied after."""
     with transaction.atomic():
         Workspace.objects.select_for_update().filter(pk=workspace_id).first()
         fit = ModelFit.objects.select_for_update().filter(workspace_id=workspace_id, pk=fit_id).first()
@@ -567,6 +568,17 @@ def fit_apply(*, workspace_id: str, fit_id: str) -> HealthModel:
                 f"Model fit '{fit_id}' is {fit.status}; only a succeeded fit can be applied.",
             )
         current = health_model_current(workspace_id=workspace_id)
+        if fit.applied_version is not None:
+            # A retried apply answers with the version it made; applying it on top of a later
+            # model would flip its flipped metrics back.
+            if current.version == fit.applied_version:
+                return current
+            raise ApiError(
+                409,
+                "fit_already_applied",
+                f"Model fit '{fit_id}' made version {fit.applied_version}, and the model has changed since; "
+                "fit again to propose from the current model.",
+            )
         proposal = fit.result["proposed_model"]
         known = set(CATALOG) | {definition["key"] for definition in current.metrics}
         missing = [key for key in proposal["weights"] if key not in known]

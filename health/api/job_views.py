@@ -112,7 +112,8 @@ class ModelFitViewSet(_JobViewSet):
         summary="Apply a model fit",
         description="Makes the fit's proposal the next model version (created_by `fit:<id>`; signals not "
         "fitted weigh 0; flipped metrics have their direction reversed), rescores the workspace in a task and "
-        "answers 200 with the new model. 409 `fit_not_succeeded` for a fit that did not succeed.",
+        "answers 200 with the new model. 409 `fit_not_succeeded` for a fit that did not succeed. "
+        "Applied again: the version it made while that is current, else 409 `fit_already_applied`.",
         request=None,
         responses={200: HealthModelSerializer, 409: OpenApiResponse(description="The fit did not succeed.")},
     )

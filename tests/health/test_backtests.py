@@ -375,3 +375,36 @@ def test_job_lists_are_newest_first_with_cursors(client, history, django_capture
     rest = client.get(f"/v1/health/backtests?limit=1&starting_after={second['id']}").json()
     assert [row["id"] for row in rest["data"]] == [first["id"]] and rest["has_more"] is False
     assert rest["data"][0]["horizon_days"] == 30 and page["data"][0]["horizon_days"] == 20
+
+
+def test_a_retried_apply_answers_with_the_same_version_and_flips_nothing_back(
+    client, workspace, history, django_capture_on_commit_callbacks
+):
+    fit = _succeeded_fit(
+        client, django_capture_on_commit_callbacks, {**DATES, "signals": ["custom.exports", "custom.tickets"]}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(f"/v1/health/model/fits/{fit['id']}/apply")
+        retried = client.post(f"/v1/health/model/fits/{fit['id']}/apply")
+    assert first.status_code == retried.status_code == 200
+    assert retried.json()["version"] == first.json()["version"]
+    assert HealthModel.objects.filter(workspace_id=workspace.id, created_by=f"fit:{fit['id']}").count() == 1
+    tickets = Metric.objects.get(workspace_id=workspace.id, key="custom.tickets").definition
+    assert tickets["higher_is_better"] is False  # flipped once, not flipped back
+
+    # Once the model has moved on, applying the old fit again would rebuild on a changed model.
+    moved = client.put("/v1/health/model", {"thresholds": {"healthy": 75, "at_risk": 35}}, format="json")
+    assert moved.status_code == 200, moved.content
+    again = client.post(f"/v1/health/model/fits/{fit['id']}/apply")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "fit_already_applied"
+
+
+def test_a_retried_backtest_start_with_its_idempotency_key_is_the_same_job(client, history):
+    headers = {"HTTP_IDEMPOTENCY_KEY": "bt-retry-1"}
+    first = client.post("/v1/health/backtests", DATES, format="json", **headers)
+    retried = client.post("/v1/health/backtests", DATES, format="json", **headers)
+    assert first.status_code == retried.status_code == 202
+    assert retried.json()["id"] == first.json()["id"]
+    assert retried["Idempotent-Replayed"] == "true"
+    assert Backtest.objects.count() == 1
