@@ -15,7 +15,7 @@ from customers.hooks import notify_churn_changed, notify_customer_deleted, run_c
 from customers.models import Customer, LifecycleStage, Outcome, OutcomeKind, OutcomeSource
 from perly import response_cache
 from perly.api import merge_metadata
-from perly.errors import ApiError, not_found_message
+from perly.errors import ApiError, invalid_parameter, not_found_message
 from perly.timestamps import iso
 from webhooks.services import webhook_event_publish, webhook_events_publish_many
 
@@ -82,13 +82,7 @@ class _Transition:
 
 
 def _invalid_churn(message: str, param: str = "churned_at") -> ApiError:
-    return ApiError(
-        400,
-        "parameter_invalid",
-        message,
-        param=param,
-        errors=[{"param": param, "code": "parameter_invalid", "message": message}],
-    )
+    return invalid_parameter(param, message)
 
 
 def _churn_transition(current: datetime | None, data: dict, now: datetime) -> _Transition | None:

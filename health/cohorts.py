@@ -35,7 +35,7 @@ from health.metrics import BUILTIN_SPECS, model_specs
 from health.models import HealthModel
 from health.rescore_sql import rescore_set_based
 from health.services import end_of_day, health_model_current
-from perly.errors import ApiError
+from perly.errors import ApiError, invalid_parameter
 from perly.timestamps import iso
 
 logger = logging.getLogger("perly.health")
@@ -60,22 +60,12 @@ FROM grouped GROUP BY g ORDER BY g
 """  # noqa: S608 (our own identifiers only; values are parameters)
 
 
-def _invalid(param: str, message: str) -> ApiError:
-    return ApiError(
-        400,
-        "parameter_invalid",
-        message,
-        param=param,
-        errors=[{"param": param, "code": "parameter_invalid", "message": message}],
-    )
-
-
 def _int_param(params, name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise _invalid(name, f"{name} must be an integer from {low} to {high}.")
+        raise invalid_parameter(name, f"{name} must be an integer from {low} to {high}.")
     return int(raw)
 
 
@@ -87,9 +77,11 @@ def parse_cohort_params(params, *, today: date) -> tuple[date, int, int]:
     groups = _int_param(params, "groups", 10, 2, MAX_GROUPS)
     as_of = parse_date_param(params, "as_of") or today - timedelta(days=horizon)
     if as_of < today - timedelta(days=MAX_DAYS_BACK):
-        raise _invalid("as_of", f"as_of may be at most {MAX_DAYS_BACK} days back.")
+        raise invalid_parameter("as_of", f"as_of may be at most {MAX_DAYS_BACK} days back.")
     if as_of > today - timedelta(days=horizon):
-        raise _invalid("as_of", "as_of must be at least horizon_days in the past, so the horizon has passed.")
+        raise invalid_parameter(
+            "as_of", "as_of must be at least horizon_days in the past, so the horizon has passed."
+        )
     return as_of, horizon, groups
 
 

@@ -117,6 +117,14 @@ def error_response(
     return response
 
 
+def invalid_parameter(param: str, message: str, code: str = "parameter_invalid") -> ApiError:
+    """The 400 for one bad parameter, as DRF's validation errors come out: `param` and the same
+    detail in `errors`."""
+    return ApiError(
+        400, code, message, param=param, errors=[{"param": param, "code": code, "message": message}]
+    )
+
+
 def not_found_message(resource: str, object_id: str) -> str:
     return f"No such {resource}: '{object_id}'."
 

@@ -21,7 +21,7 @@ from events.models import Event, EventTypeDaily
 from events.selectors import UnknownEventType, event_types_page
 from events.validation import MAX_BATCH, MAX_EVENT_BYTES, REJECTION_CODES
 from perly.api import WorkspaceScopedViewSet
-from perly.errors import ApiError
+from perly.errors import ApiError, invalid_parameter
 from perly.middleware import charge_events, rate_limited_response
 from perly.pagination import parse_limit
 
@@ -43,9 +43,7 @@ Rejection codes (`rejected[].code`):
 
 
 def _envelope_error(code: str, message: str, param: str = "events") -> ApiError:
-    return ApiError(
-        400, code, message, param=param, errors=[{"param": param, "code": code, "message": message}]
-    )
+    return invalid_parameter(param, message, code)
 
 
 def parse_body(request) -> object:

@@ -6,17 +6,7 @@ import math
 from datetime import date
 
 from perly.dates import RANGE_TEXT, DateParamError, parse_query_date
-from perly.errors import ApiError
-
-
-def invalid(param: str, message: str) -> ApiError:
-    return ApiError(
-        400,
-        "parameter_invalid",
-        message,
-        param=param,
-        errors=[{"param": param, "code": "parameter_invalid", "message": message}],
-    )
+from perly.errors import invalid_parameter
 
 
 def parse_date_param(params, name: str) -> date | None:
@@ -26,7 +16,7 @@ def parse_date_param(params, name: str) -> date | None:
     try:
         return parse_query_date(raw)
     except DateParamError:
-        raise invalid(name, f"{name} must be a date, YYYY-MM-DD, {RANGE_TEXT}.") from None
+        raise invalid_parameter(name, f"{name} must be a date, YYYY-MM-DD, {RANGE_TEXT}.") from None
 
 
 def parse_score_param(params, name: str) -> float | None:
@@ -38,12 +28,12 @@ def parse_score_param(params, name: str) -> float | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not 0 <= value <= 100:
-        raise invalid(name, f"{name} must be a number from 0 to 100.")
+        raise invalid_parameter(name, f"{name} must be a number from 0 to 100.")
     return value
 
 
 def parse_choice_param(params, name: str, choices: tuple[str, ...], default: str) -> str:
     raw = params.get(name, default)
     if raw not in choices:
-        raise invalid(name, f"{name} must be one of: {', '.join(choices)}.")
+        raise invalid_parameter(name, f"{name} must be one of: {', '.join(choices)}.")
     return raw

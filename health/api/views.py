@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from customers.models import Customer, LifecycleStage
 from health import cohorts, selectors, services
-from health.api.params import invalid, parse_choice_param, parse_date_param, parse_score_param
+from health.api.params import parse_choice_param, parse_date_param, parse_score_param
 from health.api.serializers import (
     AtRiskListSerializer,
     DeletedMetricSerializer,
@@ -32,6 +32,7 @@ from health.api.serializers import (
 from health.metrics import KEY_RE
 from health.models import HealthModel, Metric
 from perly.api import WorkspaceScopedViewSet
+from perly.errors import invalid_parameter
 from perly.ids import is_valid_id
 from perly.pagination import parse_limit
 from perly.scopes import embedded
@@ -92,9 +93,9 @@ class CustomerHealthViewSet(_CustomerScoped):
             else:
                 start = end - timedelta(days=end.weekday()) - timedelta(weeks=25)
         if start > end:
-            raise invalid("start", "start must be on or before end.")
+            raise invalid_parameter("start", "start must be on or before end.")
         if (end - start).days + 1 > MAX_HISTORY_DAYS:
-            raise invalid("start", f"The range may span at most {MAX_HISTORY_DAYS} days.")
+            raise invalid_parameter("start", f"The range may span at most {MAX_HISTORY_DAYS} days.")
         data = selectors.customer_history(customer=customer, granularity=granularity, start=start, end=end)
         return Response({"object": "list", "granularity": granularity, "data": data})
 
@@ -133,17 +134,17 @@ class HealthSummaryViewSet(_CustomerScoped):
         params = request.query_params
         stage = params.get("lifecycle_stage")
         if stage is not None and stage not in LifecycleStage.values:
-            raise invalid(
+            raise invalid_parameter(
                 "lifecycle_stage", f"lifecycle_stage must be one of: {', '.join(LifecycleStage.values)}."
             )
         for name in ("plan", "owner"):
             if name in params and not params[name].strip():
-                raise invalid(name, f"{name} must not be empty.")
+                raise invalid_parameter(name, f"{name} must not be empty.")
         if "owner" in params:
             try:
                 validate_email(params["owner"])
             except ValidationError:
-                raise invalid("owner", "owner: Enter a valid email address.") from None
+                raise invalid_parameter("owner", "owner: Enter a valid email address.") from None
         return Response(
             selectors.health_summary(
                 workspace_id=self.workspace_id,
@@ -184,7 +185,7 @@ class AtRiskViewSet(_CustomerScoped):
         limit = parse_limit(params.get("limit"))
         after, before = params.get("starting_after"), params.get("ending_before")
         if after is not None and before is not None:
-            raise invalid("starting_after", "Pass only one of starting_after and ending_before.")
+            raise invalid_parameter("starting_after", "Pass only one of starting_after and ending_before.")
         cursor_param = "starting_after" if after is not None else "ending_before"
         cursor_id = after if after is not None else before
         cursor = None
@@ -205,10 +206,10 @@ class AtRiskViewSet(_CustomerScoped):
 
     def _cursor(self, param: str, customer_id: str) -> tuple[float, str]:
         if not is_valid_id(customer_id, "cus"):
-            raise invalid(param, f"{param} must be a cus_ id from a previous page.")
+            raise invalid_parameter(param, f"{param} must be a cus_ id from a previous page.")
         cursor = selectors.at_risk_cursor(workspace_id=self.workspace_id, customer_id=customer_id)
         if cursor is None:
-            raise invalid(param, f"{param}: no such at-risk customer: '{customer_id}'.")
+            raise invalid_parameter(param, f"{param}: no such at-risk customer: '{customer_id}'.")
         return cursor
 
 
@@ -281,11 +282,11 @@ class MetricViewSet(WorkspaceScopedViewSet):
         limit = parse_limit(params.get("limit"))
         after, before = params.get("starting_after"), params.get("ending_before")
         if after is not None and before is not None:
-            raise invalid("starting_after", "Pass only one of starting_after and ending_before.")
+            raise invalid_parameter("starting_after", "Pass only one of starting_after and ending_before.")
         rows = Metric.objects.filter(workspace_id=self.workspace_id)
         for name, cursor in (("starting_after", after), ("ending_before", before)):
             if cursor is not None and not rows.filter(key=cursor).exists():
-                raise invalid(name, f"{name}: no such metric: '{cursor}'.")
+                raise invalid_parameter(name, f"{name}: no such metric: '{cursor}'.")
         if after is not None:
             rows = rows.filter(key__gt=after).order_by("key")
         elif before is not None:
