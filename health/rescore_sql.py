@@ -1,12 +1,14 @@
 """Set-based rescoring on PostgreSQL: aggregates, curves, composite and writes all in SQL.
 
-One grouped pass over the workspace's 30-day event window at (customer, type, user) grain
-(active days are a 31-bit day mask, so no COUNT(DISTINCT) sort over the events) fills a small
-temporary table; one statement then computes the scoring curves of health.signals and the
-weighted composite of health.scoring into a second one: on one row of columns per customer for
-those with event signals only (nearly all), on one row per signal (window + grouping, with the
-JSON breakdown) for those with external signals. The event signals are stored as
-CustomerHealth columns (health.representation rebuilds the signal objects on read).
+One grouped pass over the workspace's event windows at (customer[, type][, user]) grain
+(active days are a day bit mask, so no COUNT(DISTINCT) sort over the events; rows older than
+every window of all types are read only for the types that need them) fills a small temporary
+table; one statement then computes the scoring curves of health.signals (percentiles by binary
+search in the population's sorted values) and the weighted composite of health.scoring into a
+second one: on one row of columns per customer for those with event signals only (nearly all),
+on one row per signal (window + grouping, with the JSON breakdown) for those with external
+signals. The event signals are stored as CustomerHealth arrays (health.representation rebuilds
+the signal objects on read).
 From it, a few statements write the current scores (INSERT ... ON CONFLICT), the customers'
 mirror (UPDATE ... FROM) and the day's snapshots (INSERT ... ON CONFLICT). Only the customers
 whose score or status moved come back to Python, to publish their webhooks.
@@ -42,7 +44,7 @@ SCORED = "health_scored_tmp"
 AGGREGATES = "health_aggregates_tmp"
 
 
-def _r(expr: str, digits: int = 2) -> str:
+def _r(expr: str, digits: int = 2, *, nonnegative: bool = False) -> str:
     """SQL twin of round_half_up, in float8 arithmetic (a float8 -> text -> numeric round trip
     per rounding cost ~2 s of a 100,000-customer rollup).
 
@@ -53,14 +55,15 @@ def _r(expr: str, digits: int = 2) -> str:
     of its nearest float. An inexact a * q cannot cross an integer except towards the nearer
     candidate. k/q and (k+1)/q are the floats nearest to those decimals, as in Python's
     float(Decimal). Half away from zero for a negative value (none occurs: every rounded
-    quantity is >= 0). tests/health/test_rescore_parity.py compares it with round_half_up."""
+    quantity is >= 0). `nonnegative` drops the sign handling where the expression cannot be
+    negative (a clamped curve, a weight times a score): the same result with fewer operations,
+    which add up over 100,000 customers and every signal.
+    tests/health/test_rescore_parity.py compares it with round_half_up."""
     q = f"{10**digits}.0::float8"
-    a = f"abs(({expr})::float8)"
+    a = f"(({expr})::float8)" if nonnegative else f"abs(({expr})::float8)"
     k = f"floor({a} * {q})"
-    return (
-        f"(sign(({expr})::float8) * CASE WHEN {a} >= (2.0::float8 * {k} + 1.0::float8) / (2.0::float8 * {q}) "
-        f"THEN ({k} + 1.0::float8) / {q} ELSE {k} / {q} END)"
-    )
+    rounded = f"CASE WHEN {a} >= (2.0::float8 * {k} + 1.0::float8) / (2.0::float8 * {q}) THEN ({k} + 1.0::float8) / {q} ELSE {k} / {q} END"
+    return f"({rounded})" if nonnegative else f"(sign(({expr})::float8) * {rounded})"
 
 
 def _clamp(expr: str) -> str:
@@ -86,10 +89,16 @@ class _Plan:
     """The SQL of one model version's event signals (health.metrics specs, in key order).
 
     Fine stage (one grouped pass over the events, at (customer, type, user) grain): per distinct
-    window a filtered count, and where needed an active-day bit mask, property sums and the newest
-    event. Customer stage: per distinct aggregate one column over the fine rows, event types
-    filtered there (the fine rows carry their type). Then per signal its value, the curve's input
-    and the curve (points, or the percentile over the population)."""
+    slice (a window, and the event types it counts) a filtered count, and where needed an
+    active-day bit mask, property sums and the newest event. Customer stage: per distinct
+    aggregate one column over the fine rows. Then per signal its value, the curve's input and the
+    curve (points, or the percentile over the population).
+
+    The fine grain carries the type only when a signal counts distinct types; event types are
+    then filtered at the customer stage, otherwise in the fine slices (customer grain: fewer,
+    smaller groups). The scan reads only the rows some slice needs: a window reaching further
+    back than every window of all types (a `change` metric's previous window, say) adds only its
+    own types' rows."""
 
     def __init__(self, specs, *, as_of: datetime, tz, scan_floor: int = 30) -> None:
         self.specs = specs
@@ -101,29 +110,69 @@ class _Plan:
         self.base: list[str] = []
         self._bounds: dict[tuple[int, int], str] = {}
         self._conds: dict[str, str] = {}
+        # Per bound the event types its slices read: a set, or None for every type.
+        self._bound_types: dict[str, set[str] | None] = {}
+        self._slices: dict[tuple, str] = {}
+        self._slice_bound: dict[str, str] = {}
         self._fine_cols: dict[tuple, str] = {}
         self._aggs: dict[tuple, str] = {}
         self.scan_days = scan_floor
         self.raw: list[str] = []  # r{i}: the value before rounding
-        self.shown: list[str] = []  # v{i} (the value) and x{i} (the curve's input)
+        self.shown: list[str] = []  # v{i} (the value) and, where it differs, x{i} (the curve's input)
+        self.stored: list[str] = []  # the same columns from a stored CustomerHealth row `h`
+        self.carried: list[str] = []  # the aggregates the curves and scores read too
         self.curve: list[str] = []  # c{i}: the curve before rounding
-        self.windows: list[str] = []  # the percentile ranks' CTEs over the population
+        self.sorted_columns: list[str] = []  # each percentile signal's population, sorted
         self.rank_columns: list[str] = []
         self.scores: list[str] = []  # s{i}_value, s{i}_score
         self.needs_uid = False
+        self.type_grain = any(spec.kind == "types" for spec in specs)
         for index, spec in enumerate(specs):
             self._signal(index, spec)
+        self.scan_filter, self.last_at = self._scan()
 
     @property
     def uid(self) -> str:
-        # Without a distinct_users signal the fine rows need no user: (customer, type) grain,
-        # and no JSON extraction per event.
+        # Without a distinct_users signal the fine rows need no user, and no JSON extraction
+        # per event.
         return "(e.properties ->> 'user_id')" if self.needs_uid else "NULL::text"
+
+    @property
+    def type(self) -> str:
+        return "e.type" if self.type_grain else "NULL::text"
 
     def param(self, value) -> str:
         name = f"p{len(self.params)}"
         self.params[name] = value
         return f"%({name})s"
+
+    def _window(self, bound: str) -> tuple[int, int]:
+        return next(key for key, name in self._bounds.items() if name == bound)
+
+    def _scan(self) -> tuple[str, str]:
+        """The scan's row filter beyond [start, as_of), and the fine stage's newest event.
+
+        With a window of every type ending at as_of, the rows older than the widest one are read
+        only for the slices that need them (by type). The newest event then comes from that widest
+        window alone (other rows are a subset): null for a customer silent in it, whose newest
+        event the scoring statement looks up."""
+        everything = [
+            (window, bound)
+            for (window, offset), bound in self._bounds.items()
+            if offset == 0 and self._bound_types[bound] is None
+        ]
+        if not everything:
+            return "", "max(e.timestamp)"
+        widest, widest_bound = max(everything)
+        parts = [self._conds[widest_bound]]
+        for (window, offset), bound in self._bounds.items():
+            if window + offset <= widest:
+                continue
+            types = self._bound_types[bound]
+            typed = "" if types is None else f" AND e.type = ANY({self.param(sorted(types))}::text[])"
+            parts.append(f"({self._conds[bound]}{typed})")
+        scan_filter = "" if len(parts) == 1 else f"AND ({' OR '.join(parts)})"
+        return scan_filter, f"max(e.timestamp) FILTER (WHERE {self._conds[widest_bound]})"
 
     # Fine stage ------------------------------------------------------------------------------
 
@@ -132,22 +181,44 @@ class _Plan:
         if key not in self._bounds:
             name = f"b{len(self._bounds)}"
             self._bounds[key] = name
+            self._bound_types[name] = set()
             self.scan_days = max(self.scan_days, window + offset)
             lo = self.param(self.as_of - timedelta(days=window + offset))
             cond = f"e.timestamp >= {lo}"
             if offset:
                 cond += f" AND e.timestamp < {self.param(self.as_of - timedelta(days=offset))}"
             self._conds[name] = cond
-            self.fine.append(f"count(*) FILTER (WHERE {cond}) AS cnt_{name}")
         return self._bounds[key]
 
-    def _fine(self, kind: str, bound: str, *extra) -> str:
-        key = (kind, bound, *extra)
+    def _slice(self, spec, offset: int) -> str:
+        """The fine rows of a base spec's window (shifted by `offset`): a filtered count column,
+        cnt_<slice>; by type too when the grain has none."""
+        bound = self._bound(spec.window, spec.offset + offset)
+        every_type = spec.types is None or spec.kind == "types"
+        if every_type:
+            self._bound_types[bound] = None
+        elif self._bound_types[bound] is not None:
+            self._bound_types[bound].update(spec.types)
+        types = None if every_type or self.type_grain else tuple(spec.types)
+        key = (bound, types)
+        if key not in self._slices:
+            name = bound if types is None else f"{bound}t{len(self._slices)}"
+            cond = self._conds[bound]
+            if types is not None:
+                cond += f" AND e.type = ANY({self.param(list(types))}::text[])"
+            self._slices[key] = name
+            self._slice_bound[name] = bound
+            self._conds[name] = cond
+            self.fine.append(f"count(*) FILTER (WHERE {cond}) AS cnt_{name}")
+        return self._slices[key]
+
+    def _fine(self, kind: str, slice_: str, *extra) -> str:
+        key = (kind, slice_, *extra)
         if key in self._fine_cols:
             return self._fine_cols[key]
         name = f"f{len(self._fine_cols)}"
-        cond = self._conds[bound]
-        window, offset = next(k for k, v in self._bounds.items() if v == bound)
+        cond = self._conds[slice_]
+        window, offset = self._window(self._slice_bound[slice_])
         if kind == "days":
             day0 = self.param((self.as_of - timedelta(days=window + offset)).astimezone(self.tz).date())
             day = f"((e.timestamp AT TIME ZONE %(tz)s)::date - {day0}::date)"
@@ -174,19 +245,20 @@ class _Plan:
 
     def _aggregate(self, spec, offset: int = 0) -> str:
         """The customer-stage column of a base spec (over its window shifted by `offset`)."""
-        bound = self._bound(spec.window, spec.offset + offset)
+        bound = self._slice(spec, offset)
         key = (spec.kind, spec.types, bound, spec.prop, spec.unbounded)
         if key in self._aggs:
             return self._aggs[key]
         name = f"a{len(self._aggs)}"
-        types = "" if spec.types is None else f" AND type = ANY({self.param(list(spec.types))}::text[])"
+        typed = spec.types is not None and self.type_grain
+        types = f" AND type = ANY({self.param(list(spec.types))}::text[])" if typed else ""
         where = f"cnt_{bound} > 0{types}"
         coalesce = True
         if spec.kind == "count":
             expr = f"sum(cnt_{bound}) FILTER (WHERE true{types})"
         elif spec.kind == "active_days":
             days = self._fine("days", bound)
-            window = next(k for k, v in self._bounds.items() if v == bound)[0]
+            window = self._window(self._slice_bound[bound])[0]
             cast = "::bit(64)" if window + 1 <= 63 else ""
             expr = f"bit_count(bit_or({days}) FILTER (WHERE {where}){cast})"
         elif spec.kind == "distinct_users":
@@ -205,6 +277,19 @@ class _Plan:
         self.base.append(f"coalesce(a.{name}, 0) AS {name}" if coalesce else f"a.{name} AS {name}")
         self._aggs[key] = name
         return name
+
+    def aggregates_sql(self, ids_filter_e: str = "") -> str:
+        """The statement that fills AGGREGATES."""
+        return _AGG_SQL.format(
+            ids_filter_e=ids_filter_e,
+            uid=self.uid,
+            type=self.type,
+            last_at=self.last_at,
+            scan_filter=self.scan_filter,
+            grain=", ".join(["1"] + ["2"] * self.type_grain + ["3"] * self.needs_uid),
+            fine_columns="".join(f", {c}" for c in self.fine),
+            agg_columns="".join(f", {c}" for c in self.agg),
+        )
 
     # Values and curves -------------------------------------------------------------------------
 
@@ -259,22 +344,40 @@ class _Plan:
     def _signal(self, index: int, spec) -> None:
         r, v, x, c = f"r{index}", f"v{index}", f"x{index}", f"c{index}"
         self.raw.append(f"{self.value(spec)} AS {r}")
-        rounded = spec.kind == "days_since"
-        self.shown.append(f"{_r(f't.{r}') if rounded else f't.{r}'} AS {v}, t.{r} AS {x}")
+        # A days_since value is shown rounded; its curve reads the exact value, x. Elsewhere the
+        # curve reads the value itself (no second copy of it in every row).
+        if spec.kind == "days_since":
+            self.shown.append(f"{_r(f't.{r}')} AS {v}, t.{r} AS {x}")
+            self.stored.append(f"h.signal_values[{index + 1}] AS {v}, NULL::float8 AS {x}")
+        else:
+            self.shown.append(f"t.{r} AS {v}")
+            self.stored.append(f"h.signal_values[{index + 1}] AS {v}")
+            x = v
         if spec.curve == "points":
             self.curve.append(f"{self._points(spec, f't.{x}')} AS {c}")
         else:
-            order = "ASC" if spec.higher_is_better else "DESC"
-            # Ranked in one narrow (customer, values) relation joined back once: sorting the
-            # population's wide rows once per percentile signal cost far more. count(v) over the
-            # ordered window counts the peers too, so le - rk is the number of ties - 1.
-            window = f"(ORDER BY p.{v} {order} NULLS LAST)"
-            self.windows.append(
-                f"rank() OVER {window} AS rk{index}, count(p.{v}) OVER {window} AS le{index}, "
-                f"count(p.{v}) OVER () AS n{index}, min(p.{v}) OVER () AS mn{index}, "
-                f"max(p.{v}) OVER () AS mx{index}"
+            # Ranked by binary search in the population's sorted values (width_bucket counts the
+            # elements <= its operand), not by window functions: those sorted the population's
+            # wide rows once per percentile signal and joined the ranks back. `up` holds the
+            # values ascending, `dn` their negations ascending (count(x >= v) = count(-x <= -v)).
+            # In the signal's order, rk is rank() (1 + the values strictly before v) and le the
+            # values up to and including v's ties: the integers the windows gave.
+            up, dn = f"s.up{index}", f"s.dn{index}"
+            self.sorted_columns.append(
+                f"array_agg(p.{v} ORDER BY p.{v}) FILTER (WHERE p.{v} IS NOT NULL) AS up{index}, "
+                f"array_agg(-p.{v} ORDER BY -p.{v}) FILTER (WHERE p.{v} IS NOT NULL) AS dn{index}"
             )
-            self.rank_columns.append(f"r.rk{index}, r.le{index}, r.n{index}, r.mn{index}, r.mx{index}")
+            n = f"coalesce(cardinality({up}), 0)"
+            at_most, at_least = f"width_bucket(t.{v}, {up})", f"width_bucket(-t.{v}, {dn})"
+            if spec.higher_is_better:
+                rk, le = f"{n} - {at_least} + 1", at_most
+            else:
+                rk, le = f"{n} - {at_most} + 1", at_least
+            self.rank_columns.append(
+                f"CASE WHEN t.{v} IS NOT NULL THEN {rk} END AS rk{index}, "
+                f"CASE WHEN t.{v} IS NOT NULL THEN {le} END AS le{index}, {n} AS n{index}, "
+                f"{up}[1] AS mn{index}, {up}[{n}] AS mx{index}"
+            )
             spread = f"(t.mx{index} - t.mn{index})"
             minmax = (
                 f"100.0::float8 * (t.{v} - t.mn{index}) / {spread}"
@@ -289,13 +392,15 @@ class _Plan:
         prefix = f"s{index}"
         if spec.percent_of_previous:
             # No previous volume: a new or returning customer (recent events) is full marks.
-            recent = f"t.{self._aggregate(spec.base)}"
+            recent_column = self._aggregate(spec.base)
+            self.carried.append(recent_column)
+            recent = f"t.{recent_column}"
             score = (
                 f"CASE WHEN t.{v} IS NULL THEN (CASE WHEN {recent} > 0 THEN 100.0::float8 ELSE 0.0::float8 END) "
-                f"ELSE {_r(f't.{c}')} END"
+                f"ELSE {_r(f't.{c}', nonnegative=True)} END"
             )
         else:
-            score = f"CASE WHEN t.{v} IS NOT NULL THEN {_r(f't.{c}')} END"
+            score = f"CASE WHEN t.{v} IS NOT NULL THEN {_r(f't.{c}', nonnegative=True)} END"
         self.scores.append(f"t.{v} AS {prefix}_value, {score} AS {prefix}_score")
 
 
@@ -303,14 +408,15 @@ class _Plan:
 _AGG_SQL = f"""
 CREATE TEMP TABLE "{AGGREGATES}" ON COMMIT DROP AS
 WITH fine AS (
-    -- One hashed pass at (customer, type, user) grain: far fewer rows than events, and the
-    -- per-customer distinct counts below then run over those rows, not over the events.
-    SELECT e.customer_id, e.type, {{uid}} AS uid{{fine_columns}},
-           max(e.timestamp) AS last_at
+    -- One hashed pass at (customer[, type][, user]) grain: far fewer rows than events, and the
+    -- per-customer distinct counts below then run over those rows, not over the events. A
+    -- column the grain does not need is a constant null, left out of the grouping.
+    SELECT e.customer_id, {{type}} AS type, {{uid}} AS uid{{fine_columns}},
+           {{last_at}} AS last_at
     FROM events_event e
     WHERE e.workspace_id = %(ws)s AND e.timestamp >= %(start)s AND e.timestamp < %(as_of)s
-          {{ids_filter_e}}
-    GROUP BY 1, 2, 3
+          {{ids_filter_e}} {{scan_filter}}
+    GROUP BY {{grain}}
 )
 SELECT customer_id{{agg_columns}}, max(last_at) AS last_at FROM fine GROUP BY customer_id
 """  # noqa: S608
@@ -323,33 +429,35 @@ WITH scope AS (
     FROM customers_customer c
     WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL {{ids_filter_c}}
 ),
-base AS MATERIALIZED (
+base AS (
     SELECT s.customer_id, {{base_columns}},
            -- The window's newest event is the newest ever; only the silent ones need a probe
            -- of the (customer, -timestamp) index (COALESCE evaluates it only when needed).
            coalesce(a.last_at, (SELECT e2.timestamp FROM events_event e2
                                 WHERE e2.customer_id = s.customer_id AND e2.timestamp < %(as_of)s
                                 ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
-    FROM scope s LEFT JOIN "{{aggregates}}" a ON a.customer_id = s.customer_id
+    FROM scope s LEFT JOIN "{{aggregates}}" a ON a.customer_id = s.customer_id OFFSET 0
 ),
--- MATERIALIZED: the planner would otherwise substitute each level's columns into every
--- expression of the next that uses them, and _r repeats its argument.
-raw AS MATERIALIZED (
+-- OFFSET 0 keeps each level a subquery whose columns are computed once per row: flattened, the
+-- planner would substitute each level's columns into every expression of the next that uses
+-- them, and _r repeats its argument. MATERIALIZED only where a level is read twice.
+raw AS (
     SELECT t.*, {{raw_columns}} FROM base t WHERE t.last_at IS NOT NULL OFFSET 0
 ),
 shown AS MATERIALIZED (
-    SELECT t.customer_id, t.last_at, {{agg_names}}, {{shown_columns}}, true AS mine FROM raw t
+    SELECT t.customer_id{{carried_columns}}, {{shown_columns}}, true AS mine FROM raw t
 ),
 -- The percentile curves rank over the population: this computation's customers and, when it
 -- rescores only some, the others' stored values of the same model version.
 population AS (
     SELECT * FROM shown {{others}}
-),{{rank_ctes}}
-ranked AS {{ranked_materialized}} (
-    SELECT t.*{{rank_columns}} FROM population t {{rank_joins}}
+),{{sorted_cte}}
+-- OFFSET 0: each rank is computed once, not once per use in the curves.
+ranked AS (
+    SELECT t.*{{rank_columns}} FROM shown t {{sorted_join}} OFFSET 0
 ),
-ev AS MATERIALIZED (
-    SELECT t.*, {{curve_columns}} FROM ranked t WHERE t.mine OFFSET 0
+ev AS (
+    SELECT t.*, {{curve_columns}} FROM ranked t OFFSET 0
 ),
 -- Each customer's event signals (value and score; absent: null), rounded once for both paths.
 curves AS MATERIALIZED (
@@ -468,7 +576,7 @@ def _composite_snippets(keys: list[str]) -> dict[str, str]:
     contributions = ", ".join(
         f"CASE WHEN w.{prefix}_score IS NOT NULL THEN %(w_{prefix})s::float8 END AS {prefix}_weight, "
         f"CASE WHEN w.{prefix}_score IS NOT NULL THEN (CASE WHEN w.present > 0 "
-        f"THEN {_r(f'%(w_{prefix})s::float8 * w.{prefix}_score / w.present')} ELSE 0.0::float8 END) "
+        f"THEN {_r(f'%(w_{prefix})s::float8 * w.{prefix}_score / w.present', nonnegative=True)} ELSE 0.0::float8 END) "
         f"END AS {prefix}_contribution"
         for prefix in prefixes
     )
@@ -493,18 +601,15 @@ def _composite_snippets(keys: list[str]) -> dict[str, str]:
 VALUES = "health_metric_values_tmp"
 _VALUES_SQL = f"""
 CREATE TEMP TABLE "{VALUES}" ON COMMIT DROP AS
-WITH scope AS (
-    SELECT c.id AS customer_id FROM customers_customer c
-    WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL
-),
-base AS MATERIALIZED (
-    SELECT s.customer_id{{base_columns}},
+WITH base AS (
+    SELECT c.id AS customer_id{{base_columns}},
            coalesce(a.last_at, (SELECT e2.timestamp FROM events_event e2
-                                WHERE e2.customer_id = s.customer_id AND e2.timestamp < %(as_of)s
+                                WHERE e2.customer_id = c.id AND e2.timestamp < %(as_of)s
                                 ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
-    FROM scope s LEFT JOIN "{{aggregates}}" a ON a.customer_id = s.customer_id
+    FROM customers_customer c LEFT JOIN "{{aggregates}}" a ON a.customer_id = c.id
+    WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL OFFSET 0
 ),
-raw AS MATERIALIZED (
+raw AS (
     SELECT t.*, {{raw_columns}} FROM base t WHERE t.last_at IS NOT NULL OFFSET 0
 )
 SELECT t.customer_id, {{shown_columns}} FROM raw t
@@ -523,15 +628,7 @@ def metric_values_as_of(cursor, *, workspace_id: str, spec, as_of: datetime) -> 
     # As for a full rescore (see rescore_set_based): a parallel scan, JIT for it only.
     cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
     cursor.execute("SET LOCAL jit = on")
-    cursor.execute(
-        _AGG_SQL.format(
-            ids_filter_e="",
-            uid=plan.uid,
-            fine_columns="".join(f", {c}" for c in plan.fine),
-            agg_columns="".join(f", {c}" for c in plan.agg),
-        ),
-        params,
-    )
+    cursor.execute(plan.aggregates_sql(), params)
     cursor.execute("RESET parallel_tuple_cost")
     cursor.execute("SET LOCAL jit = off")
     cursor.execute(
@@ -633,46 +730,35 @@ def rescore_set_based(
     }
     ids_filter_e = "AND e.customer_id = ANY(%(ids)s)" if ids is not None else ""
     others = ""
-    if ids is not None and plan.windows:
+    if ids is not None and plan.sorted_columns:
         # The other customers' stored values (same model version), for the percentile ranks.
-        stored = ", ".join(
-            f"h.signal_values[{index + 1}] AS v{index}, NULL::float8 AS x{index}"
-            for index in range(len(specs))
-        )
-        nulls = "".join("NULL, " for _ in plan.agg)
+        stored = ", ".join(plan.stored)
+        nulls = "".join("NULL, " for _ in dict.fromkeys(plan.carried))
         others = (
-            f"UNION ALL SELECT h.customer_id, NULL, {nulls}"  # noqa: S608 (fixed SQL; values are parameters)
+            f"UNION ALL SELECT h.customer_id, {nulls}"  # noqa: S608 (fixed SQL; values are parameters)
             f'{stored}, false FROM "{CustomerHealth._meta.db_table}" h '
             "WHERE h.workspace_id = %(ws)s AND h.model_version = %(version)s AND NOT (h.customer_id = ANY(%(ids)s))"
         )
-    agg_names = [f"a{index}" for index in range(len(plan.agg))]
     sql = _SCORE_SQL.format(
         ids_filter_c="AND c.id = ANY(%(ids)s)" if ids is not None else "",
         aggregates=AGGREGATES,
         base_columns=", ".join(plan.base),
         raw_columns=", ".join(plan.raw),
-        agg_names=", ".join(f"t.{name}" for name in agg_names),
+        carried_columns="".join(f", t.{name}" for name in dict.fromkeys(plan.carried)),
         shown_columns=", ".join(plan.shown),
         others=others,
-        rank_ctes=(
-            f"\nranks AS (SELECT p.customer_id, {', '.join(plan.windows)} FROM population p),"  # noqa: S608
-            if plan.windows
+        sorted_cte=(
+            f"\nsorted AS MATERIALIZED (SELECT {', '.join(plan.sorted_columns)} FROM population p),"  # noqa: S608
+            if plan.sorted_columns
             else ""
         ),
         rank_columns="".join(f", {columns}" for columns in plan.rank_columns),
-        # Without a percentile signal it is a pass-through: no copy of every row.
-        ranked_materialized="MATERIALIZED" if plan.windows else "NOT MATERIALIZED",
-        rank_joins="LEFT JOIN ranks r ON r.customer_id = t.customer_id" if plan.windows else "",
+        sorted_join="CROSS JOIN sorted s" if plan.sorted_columns else "",
         curve_columns=", ".join(plan.curve),
         score_columns=", ".join(plan.scores),
         **_composite_snippets(keys),
     )
-    agg_sql = _AGG_SQL.format(
-        ids_filter_e=ids_filter_e,
-        uid=plan.uid,
-        fine_columns="".join(f", {c}" for c in plan.fine),
-        agg_columns="".join(f", {c}" for c in plan.agg),
-    )
+    agg_sql = plan.aggregates_sql(ids_filter_e)
     with transaction.atomic(), connection.cursor() as cursor:
         # Shortest round-trip float text (the rounding rule relies on it); the hash
         # table of a 100,000-customer workspace stays in memory.

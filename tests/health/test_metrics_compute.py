@@ -327,3 +327,61 @@ def test_a_metric_change_makes_a_version_and_history_keeps_the_old_one(
     assert sum(s["contribution"] for s in health["signals"]) == pytest.approx(health["score"], abs=1e-9)
     listed = client.get(f"/v1/signals/{customer.id}").json()["data"]
     assert "custom.exports" in {s["key"] for s in listed}
+
+
+@pytest.mark.django_db
+def test_windows_reaching_past_every_all_types_window_read_only_their_types(
+    workspace, make_customer, health_outbox
+):
+    """A typed window older than the built-ins' 30 days (a change's previous window, a long
+    days_since) makes the scan read only those types' older rows; the newest event of a customer
+    silent for 30 days (recency) is then looked up, and every value is still the oracle's."""
+    from health.metrics import model_specs
+    from health.rescore_sql import _Plan
+
+    now = timezone.now().replace(microsecond=250000)
+    _dataset(make_customer, now)
+    # Silent for 30 days; its newest event is of a type no older window reads, and an older one
+    # is of a type one does: its recency is the newest, not the newest the narrowed scan saw.
+    quiet = make_customer("Quiet")
+    _event(quiet, now - timedelta(days=35), type_="type0")
+    _event(quiet, now - timedelta(days=50), type_="type1")
+    _metric(workspace, "custom.type1_28d", "count", event_types=["type1"], window_days=28, curve="percentile")
+    _metric(workspace, "custom.type1_change", "change", metric="custom.type1_28d")
+    _metric(
+        workspace,
+        "custom.since_type3",
+        "days_since",
+        event_types=["type3"],
+        window_days=45,
+        points=[{"value": 0, "score": 100}, {"value": 45, "score": 0}],
+    )
+    health_model_update(
+        workspace_id=workspace.id,
+        weights={"custom.type1_28d": 4.0, "custom.type1_change": 6.0, "custom.since_type3": 3.5},
+    )
+    model = health_model_current(workspace_id=workspace.id)
+    plan = _Plan(model_specs(model.metrics), as_of=now, tz=UTC)
+    assert "e.type = ANY" in plan.scan_filter, "the older typed windows should narrow the scan"
+    states = []
+    for sql in (False, True):
+        with transaction.atomic():
+            (rescore if sql else oracle.rescore)(
+                workspace_id=workspace.id, model=model, as_of=now, snapshot_date=now.date()
+            )
+            states.append(_state(workspace.id, health_outbox))
+            quiet_row = CustomerHealth.objects.get(customer_id=quiet.id)
+            quiet_recency = {signal["key"]: signal for signal in stored_signals(quiet_row)}[
+                "engagement.recency_days"
+            ]["value"]
+            assert quiet_recency == 35.0, ("oracle" if not sql else "sql", quiet_recency)
+            transaction.set_rollback(True)
+    portable, set_based = states
+    assert set_based[:4] == portable[:4]
+    recency = [
+        signal["value"]
+        for row in portable[4]
+        for signal in row[5]
+        if signal["key"] == "engagement.recency_days" and signal["value"] is not None
+    ]
+    assert any(value > 30 for value in recency), "no customer silent for 30 days: recency untested"
