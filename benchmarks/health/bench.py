@@ -92,7 +92,30 @@ def generate(cursor, workspace_id: str, prefix: str, customers: int, events: int
         """,
         {"p": prefix, "ws": workspace_id, "n": customers, "e": events, "days": days},
     )
+    record_churn(cursor, workspace_id, prefix)
     return time.perf_counter() - started
+
+
+def record_churn(cursor, workspace_id: str, prefix: str) -> None:
+    """Recorded churn, so cohort requests count real labels: one customer in ten, at a random
+    moment of the last 60 days; the quiet ones (one in five, silent for 30 days) twice as often."""
+    cursor.execute(
+        """
+        WITH churned AS (
+            SELECT c.id, now() - make_interval(secs => 86400 * 60 * random()) AS at
+            FROM customers_customer c
+            WHERE c.workspace_id = %(ws)s
+              AND (substr(c.id, 6)::bigint %% 10 = 3 OR substr(c.id, 6)::bigint %% 20 = 0)
+        ),
+        marked AS (
+            UPDATE customers_customer c SET churned_at = ch.at, lifecycle_stage = 'churned'
+            FROM churned ch WHERE c.id = ch.id
+        )
+        INSERT INTO customers_outcome (id, workspace_id, customer_id, kind, at, source, created_at)
+        SELECT 'out_' || %(p)s || substr(id, 6), %(ws)s, id, 'churned', at, 'api', now() FROM churned
+        """,
+        {"ws": workspace_id, "p": prefix},
+    )
 
 
 def migrate() -> None:
@@ -143,6 +166,11 @@ def main() -> None:
             print(f"indexes + analyze: {time.perf_counter() - started:.1f}s", flush=True)
     for name, _, _ in plans:
         workspaces[name] = Workspace.objects.get(slug=name)
+    with connection.cursor() as cursor:
+        for name, workspace in workspaces.items():
+            cursor.execute("SELECT 1 FROM customers_outcome WHERE workspace_id = %s LIMIT 1", [workspace.id])
+            if cursor.fetchone() is None:  # a database generated before the churn was
+                record_churn(cursor, workspace.id, name[0])
 
     from health import rescore_sql
 
