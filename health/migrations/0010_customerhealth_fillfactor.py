@@ -2,9 +2,10 @@
 # CustomerHealth row. With free room on the row's page, an update that leaves the indexed score
 # unchanged is a HOT update (no new entry in the primary key or the (workspace, score, customer)
 # index); rows packed at fillfactor 100 leave no room, so every rescore wrote both indexes for
-# every customer. A row holds three float8 arrays of one value per signal, so a page fits few
-# rows: 60 leaves room for one new version of each. Existing pages take it up as they are
-# rewritten (or VACUUM FULL). Figures: benchmarks/health/README.md.
+# every customer. A new version must fit on its row's page: half of each page left free holds one
+# new version of every row on it (less left some rows' new versions to other pages, with new
+# index entries). Existing pages take it up as they are rewritten (or VACUUM FULL). Figures:
+# benchmarks/health/README.md.
 
 from django.db import migrations
 
@@ -14,7 +15,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            "ALTER TABLE health_customerhealth SET (fillfactor = 60)",
+            "ALTER TABLE health_customerhealth SET (fillfactor = 50)",
             reverse_sql="ALTER TABLE health_customerhealth RESET (fillfactor)",
         )
     ]
