@@ -182,9 +182,14 @@ def test_seed_demo_reads_like_a_book_of_business():
     run("seed_demo")
     customers = list(Customer.objects.filter(workspace__slug="demo"))
     scores = [c.health_score for c in customers if c.health_score is not None]
-    # Spread over the range: most score deciles used, no pile of one value (such as 0.0).
+    # Spread over the range: most score deciles used, no pile of one value (such as 0.0). Full
+    # marks are the exception: every account that maxes out each signal shares the top score,
+    # and how many do depends on the weekday the demo is seeded (weekends are quieter); at most
+    # the power-user share of the demo (15%) plus one.
     assert len({min(int(score // 10), 9) for score in scores}) >= 7
-    assert max(scores.count(score) for score in set(scores)) <= len(customers) // 10
+    top = max(scores)
+    assert max(scores.count(score) for score in set(scores) if score != top) <= len(customers) // 10
+    assert scores.count(top) <= len(customers) * 0.15 + 1
     assert all(c.owner and c.plan for c in customers)
     mrr = ExternalSignal.objects.filter(customer__in=customers, key="billing.mrr", value__gt=0)
     assert mrr.count() >= len(customers) * 0.8
