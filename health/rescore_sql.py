@@ -85,6 +85,12 @@ def _jfloat(expr: str) -> str:
 # definition (event types, property names, points, windows' bounds) is a bound parameter.
 
 
+def _base_specs(spec):
+    """The aggregate specs a signal reads: itself, or a derived signal's operands."""
+    operands = [operand for operand in (spec.num, spec.den, spec.base) if operand is not None]
+    return [base for operand in operands for base in _base_specs(operand)] if operands else [spec]
+
+
 class _Plan:
     """The SQL of one model version's event signals (health.metrics specs, in key order).
 
@@ -126,7 +132,7 @@ class _Plan:
         self.rank_columns: list[str] = []
         self.scores: list[str] = []  # s{i}_value, s{i}_score
         self.needs_uid = False
-        self.type_grain = any(spec.kind == "types" for spec in specs)
+        self.type_grain = any(base.kind == "types" for spec in specs for base in _base_specs(spec))
         for index, spec in enumerate(specs):
             self._signal(index, spec)
         self.scan_filter, self.last_at = self._scan()

@@ -146,3 +146,36 @@ def test_cached_until_the_next_rescore(client, history):
     generation.bump(history[9].workspace_id)  # what every rescore does
     fresh = client.get(url, query).json()
     assert [g["churned"] for g in fresh["groups"]] == [2, 1, 1]
+
+
+def test_a_derived_metric_over_distinct_types_counts_the_types(client, make_customer):
+    """A ratio whose numerator is usage.breadth_30d (distinct event types) groups by the real
+    count of types, though the metric itself is a ratio: the one-metric pass must still carry
+    the event type."""
+    body = {
+        "key": "custom.types_per_user",
+        "label": "Types per user",
+        "category": "usage",
+        "aggregate": "ratio",
+        "numerator": "usage.breadth_30d",
+        "denominator": "engagement.distinct_users_30d",
+    }
+    assert client.post("/v1/health/metrics", body, format="json").status_code == 201
+    for types in (1, 2, 3, 4):
+        customer = make_customer(f"T{types}")
+        add_events(
+            customer,
+            [END - timedelta(days=1, hours=n) for n in range(types)],
+            types=[f"type{n}" for n in range(types)],
+            users=["u1"],
+        )
+    cohorts = client.get(
+        "/v1/health/metrics/custom.types_per_user/cohorts",
+        {"as_of": AS_OF.isoformat(), "horizon_days": 30, "groups": 4},
+    ).json()
+    assert [(g["min"], g["max"]) for g in cohorts["groups"]] == [
+        (1.0, 1.0),
+        (2.0, 2.0),
+        (3.0, 3.0),
+        (4.0, 4.0),
+    ]
