@@ -94,7 +94,7 @@ def _base_specs(spec):
 class _Plan:
     """The SQL of one model version's event signals (health.metrics specs, in key order).
 
-    Fine stage (one grouped pass over the events, at (customer, type, user) grain): per distinct
+    Fine stage (one grouped pass over the events, at (customer[, type][, user]) grain): per distinct
     slice (a window, and the event types it counts) a filtered count, and where needed an
     active-day bit mask, property sums and the newest event. Customer stage: per distinct
     aggregate one column over the fine rows. Then per signal its value, the curve's input and the
@@ -119,7 +119,7 @@ class _Plan:
         # Per bound the event types its slices read: a set, or None for every type.
         self._bound_types: dict[str, set[str] | None] = {}
         self._slices: dict[tuple, str] = {}
-        self._slice_bound: dict[str, str] = {}
+        self._slice_window: dict[str, tuple[int, int]] = {}  # a slice's (window, offset)
         self._fine_cols: dict[tuple, str] = {}
         self._aggs: dict[tuple, str] = {}
         self.scan_days = scan_floor
@@ -152,9 +152,6 @@ class _Plan:
         self.params[name] = value
         return f"%({name})s"
 
-    def _window(self, bound: str) -> tuple[int, int]:
-        return next(key for key, name in self._bounds.items() if name == bound)
-
     def _scan(self) -> tuple[str, str]:
         """The scan's row filter beyond [start, as_of), and the fine stage's newest event.
 
@@ -177,8 +174,9 @@ class _Plan:
             types = self._bound_types[bound]
             typed = "" if types is None else f" AND e.type = ANY({self.param(sorted(types))}::text[])"
             parts.append(f"({self._conds[bound]}{typed})")
-        scan_filter = "" if len(parts) == 1 else f"AND ({' OR '.join(parts)})"
-        return scan_filter, f"max(e.timestamp) FILTER (WHERE {self._conds[widest_bound]})"
+        if len(parts) == 1:  # every row scanned is of every type: its newest is the newest
+            return "", "max(e.timestamp)"
+        return f"AND ({' OR '.join(parts)})", f"max(e.timestamp) FILTER (WHERE {self._conds[widest_bound]})"
 
     # Fine stage ------------------------------------------------------------------------------
 
@@ -213,7 +211,7 @@ class _Plan:
             if types is not None:
                 cond += f" AND e.type = ANY({self.param(list(types))}::text[])"
             self._slices[key] = name
-            self._slice_bound[name] = bound
+            self._slice_window[name] = (spec.window, spec.offset + offset)
             self._conds[name] = cond
             self.fine.append(f"count(*) FILTER (WHERE {cond}) AS cnt_{name}")
         return self._slices[key]
@@ -224,7 +222,7 @@ class _Plan:
             return self._fine_cols[key]
         name = f"f{len(self._fine_cols)}"
         cond = self._conds[slice_]
-        window, offset = self._window(self._slice_bound[slice_])
+        window, offset = self._slice_window[slice_]
         if kind == "days":
             day0 = self.param((self.as_of - timedelta(days=window + offset)).astimezone(self.tz).date())
             day = f"((e.timestamp AT TIME ZONE %(tz)s)::date - {day0}::date)"
@@ -264,7 +262,7 @@ class _Plan:
             expr = f"sum(cnt_{bound}) FILTER (WHERE true{types})"
         elif spec.kind == "active_days":
             days = self._fine("days", bound)
-            window = self._window(self._slice_bound[bound])[0]
+            window = self._slice_window[bound][0]
             cast = "::bit(64)" if window + 1 <= 63 else ""
             expr = f"bit_count(bit_or({days}) FILTER (WHERE {where}){cast})"
         elif spec.kind == "distinct_users":
@@ -399,7 +397,8 @@ class _Plan:
         if spec.percent_of_previous:
             # No previous volume: a new or returning customer (recent events) is full marks.
             recent_column = self._aggregate(spec.base)
-            self.carried.append(recent_column)
+            if recent_column not in self.carried:
+                self.carried.append(recent_column)
             recent = f"t.{recent_column}"
             score = (
                 f"CASE WHEN t.{v} IS NULL THEN (CASE WHEN {recent} > 0 THEN 100.0::float8 ELSE 0.0::float8 END) "
@@ -451,7 +450,7 @@ raw AS (
     SELECT t.*, {{raw_columns}} FROM base t WHERE t.last_at IS NOT NULL OFFSET 0
 ),
 shown AS MATERIALIZED (
-    SELECT t.customer_id{{carried_columns}}, {{shown_columns}}, true AS mine FROM raw t
+    SELECT t.customer_id{{carried_columns}}, {{shown_columns}} FROM raw t
 ),
 -- The percentile curves rank over the population: this computation's customers and, when it
 -- rescores only some, the others' stored values of the same model version.
@@ -739,10 +738,10 @@ def rescore_set_based(
     if ids is not None and plan.sorted_columns:
         # The other customers' stored values (same model version), for the percentile ranks.
         stored = ", ".join(plan.stored)
-        nulls = "".join("NULL, " for _ in dict.fromkeys(plan.carried))
+        nulls = "".join("NULL, " for _ in plan.carried)
         others = (
             f"UNION ALL SELECT h.customer_id, {nulls}"  # noqa: S608 (fixed SQL; values are parameters)
-            f'{stored}, false FROM "{CustomerHealth._meta.db_table}" h '
+            f'{stored} FROM "{CustomerHealth._meta.db_table}" h '
             "WHERE h.workspace_id = %(ws)s AND h.model_version = %(version)s AND NOT (h.customer_id = ANY(%(ids)s))"
         )
     sql = _SCORE_SQL.format(
@@ -750,7 +749,7 @@ def rescore_set_based(
         aggregates=AGGREGATES,
         base_columns=", ".join(plan.base),
         raw_columns=", ".join(plan.raw),
-        carried_columns="".join(f", t.{name}" for name in dict.fromkeys(plan.carried)),
+        carried_columns="".join(f", t.{name}" for name in plan.carried),
         shown_columns=", ".join(plan.shown),
         others=others,
         sorted_cte=(
