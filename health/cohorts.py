@@ -5,9 +5,10 @@ metric's value as of the end of that day, with each group's churn over the follo
   the end of `as_of`; a metric's values come from one grouped pass over its own windows, the
   score from the whole scoring pass (write_current=False, no snapshot). Nothing is written.
 - Who counts: a live customer that existed at the end of `as_of`: created by then, or with any
-  event or signal at or before it, whatever its created_at (imported history). Having a value
-  implies that (event signals need an event before the time, a score an event or a signal), so
-  the customers with a value are the candidates.
+  event or signal at or before it, whatever its created_at (imported history), and that has a
+  value. Every such customer has a metric's value (0 events when it had none yet) unless the
+  metric is undefined for it: a ratio over a zero denominator, a change from nothing, recency
+  with no event yet. A score needs an event or an external signal by then.
 - Not churned at `as_of`: no `churned` outcome at or before the end of the day that is not
   followed by a `reactivated` one at or before it.
 - Churned: a `churned` outcome in (end of as_of, end of as_of + horizon_days].

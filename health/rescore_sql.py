@@ -317,7 +317,9 @@ class _Plan:
                 f"THEN 100.0::float8 * (({current}) - ({previous})) / ({previous}) END)"
             )
         if spec.unbounded:
-            return self._days_since("t.last_at", self.as_of)
+            # No event yet: no recency (greatest() would skip the null and say 0 days). Only the
+            # cohorts' values reach here without an event; the scoring rows all have one.
+            return f"(CASE WHEN t.last_at IS NOT NULL THEN {self._days_since('t.last_at', self.as_of)} END)"
         column = f"t.{self._aggregate(spec, offset)}"
         if spec.kind == "days_since":
             window = float(spec.window)
@@ -603,11 +605,14 @@ def _composite_snippets(keys: list[str]) -> dict[str, str]:
 
 
 # One metric's values alone (the cohorts): the scoring SQL up to the values, no curve, no composite.
+# Unlike a score, a metric has a value for every customer that existed at as_of: created by then,
+# or with an event or an external signal at or before it (imported history). One with no event
+# yet counts 0 events and is silent for a windowed days_since; its recency has no value.
 VALUES = "health_metric_values_tmp"
 _VALUES_SQL = f"""
 CREATE TEMP TABLE "{VALUES}" ON COMMIT DROP AS
 WITH base AS (
-    SELECT c.id AS customer_id{{base_columns}},
+    SELECT c.id AS customer_id, c.created_at <= %(as_of)s AS created{{base_columns}},
            coalesce(a.last_at, (SELECT e2.timestamp FROM events_event e2
                                 WHERE e2.customer_id = c.id AND e2.timestamp < %(as_of)s
                                 ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
@@ -615,7 +620,11 @@ WITH base AS (
     WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL OFFSET 0
 ),
 raw AS (
-    SELECT t.*, {{raw_columns}} FROM base t WHERE t.last_at IS NOT NULL OFFSET 0
+    SELECT t.*, {{raw_columns}} FROM base t
+    WHERE t.last_at IS NOT NULL OR t.created
+          OR t.customer_id IN (SELECT x.customer_id FROM health_externalsignal x
+                               WHERE x.workspace_id = %(ws)s AND x.computed_at <= %(as_of)s)
+    OFFSET 0
 )
 SELECT t.customer_id, {{shown_columns}} FROM raw t
 """  # noqa: S608

@@ -179,3 +179,43 @@ def test_a_derived_metric_over_distinct_types_counts_the_types(client, make_cust
         (3.0, 3.0),
         (4.0, 4.0),
     ]
+
+
+def test_a_customer_that_existed_without_events_counts_with_zero(client, history, make_customer):
+    """The issue's rule: a customer counts at a past date if it was created by then, or has an
+    event or signal at or before it. One created before as_of with no event yet had 0 exports
+    (the customers most likely to churn); one created after it, with nothing before it, did not
+    exist yet. A score needs an event or a signal, so the score's cohorts do not change."""
+    from health.models import ExternalSignal
+
+    quiet = make_customer("Quiet")
+    Customer.objects.filter(pk=quiet.pk).update(created_at=END - timedelta(days=3))
+    _outcome(quiet, "churned", END + timedelta(days=10))
+    billed = make_customer("Billed only")  # created today; a billing signal from before as_of
+    ExternalSignal.objects.create(
+        workspace_id=billed.workspace_id,
+        customer=billed,
+        source="stripe",
+        key="billing.failed_payments_90d",
+        category="billing",
+        label="Failed payments",
+        value=0.0,
+        score=100.0,
+        computed_at=END - timedelta(days=1),
+    )
+    make_customer("Newcomer")  # created today, nothing before as_of: not observed
+    body = client.get(
+        "/v1/health/metrics/custom.exports/cohorts",
+        {"as_of": AS_OF.isoformat(), "horizon_days": 30, "groups": 3},
+    ).json()
+    assert body["observations"] == 11  # the nine of the history, Quiet and Billed only
+    groups = body["groups"]
+    assert [g["customers"] for g in groups] == [4, 4, 3]
+    assert (groups[0]["min"], groups[0]["max"]) == (0.0, 2.0)
+    assert groups[0]["churned"] == 3  # Quiet, C1 and C2 (the horizon's last instant)
+    recency = client.get(
+        "/v1/health/metrics/engagement.recency_days/cohorts", {"as_of": AS_OF.isoformat(), "groups": 3}
+    ).json()
+    assert recency["observations"] == 9  # no event yet: no recency
+    score = client.get("/v1/health/metrics/score/cohorts", {"as_of": AS_OF.isoformat(), "groups": 3}).json()
+    assert score["observations"] == 10  # Billed only has a score from its signal; Quiet has none
