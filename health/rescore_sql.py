@@ -533,7 +533,8 @@ wide AS (
 ),
 scored AS (
     SELECT s.customer_id, s.churned,
-           CASE WHEN c.present > 0 THEN {_r("c.score_sum")}::float8 END AS score,
+           -- At most 100: half-up rounded contributions near full marks can add up to 100.0n.
+           CASE WHEN c.present > 0 THEN least({_r("c.score_sum")}, 100.0::float8) END AS score,
            CASE WHEN c.present > 0 AND %(total_weight)s > 0
                 THEN {_r("c.present / %(total_weight)s", 4)}::float8 ELSE 0.0 END AS confidence,
            coalesce(c.signals::jsonb, '[]'::jsonb) AS signals, {{event_column_names}}

@@ -117,7 +117,9 @@ def compute_score(signals: list[dict], weights: dict[str, float]) -> ScoreResult
     if present <= 0:
         return ScoreResult(score=None, confidence=0.0, signals=breakdown)
     confidence = round_half_up(present / total_weight, 4) if total_weight > 0 else 0.0
-    return ScoreResult(score=round_half_up(score_sum, 2), confidence=confidence, signals=breakdown)
+    return ScoreResult(
+        score=min(round_half_up(score_sum, 2), 100.0), confidence=confidence, signals=breakdown
+    )
 
 
 # --- Aggregation and the rescore ----------------------------------------------------------------

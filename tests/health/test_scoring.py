@@ -67,6 +67,76 @@ def test_contributions_add_up_to_the_score(make_customer):
     assert health.score == pytest.approx(exact, abs=0.02)
 
 
+SIX_AT_FULL_MARKS = {
+    key: 1.0
+    for key in (
+        "billing.mrr",
+        "billing.overdue_amount",
+        "billing.failed_payments_90d",
+        "billing.subscription_status",
+        "support.open_cases",
+        "support.high_priority_open_cases",
+    )
+}
+
+
+def test_full_marks_score_100_not_the_rounded_contributions_overshoot(make_customer):
+    """Six equal weights at full marks: each contribution rounds to 16.67, and the six add up to
+    100.02. The score is documented 0-100 (the list's health_score_max=100 would miss it, and a
+    backtest's calibration refused it), so it reads 100."""
+    health = _scored(make_customer(), SIX_AT_FULL_MARKS, dict.fromkeys(SIX_AT_FULL_MARKS, 100.0))
+    assert [item["contribution"] for item in stored_signals(health)] == [16.67] * 6
+    assert health.score == 100.0
+    customer = Customer.objects.get(pk=health.customer_id)
+    assert customer.health_score == 100.0
+    assert Customer.objects.filter(pk=customer.pk, health_score__lte=100).exists()
+
+
+def test_full_marks_on_event_signals_alone_score_100_too(make_customer, workspace):
+    """The same overshoot on the one-row path of customers with event signals only: the five
+    built-ins and a sixth metric, equally weighted, all at full marks."""
+    from health.services import metric_create
+
+    metric_create(
+        workspace_id=workspace.id,
+        data={
+            "key": "custom.exports",
+            "label": "Exports",
+            "category": "usage",
+            "aggregate": "count",
+            "event_types": ["type0"],
+            "window_days": 28,
+            "curve": "points",
+            "points": [{"value": 0, "score": 0}, {"value": 1, "score": 100}],
+        },
+    )
+    keys = [
+        "usage.active_days_30d",
+        "usage.volume_trend_14d",
+        "usage.breadth_30d",
+        "engagement.distinct_users_30d",
+        "engagement.recency_days",
+        "custom.exports",
+    ]
+    current = health_model_current(workspace_id=workspace.id)
+    health_model_update(
+        workspace_id=workspace.id, weights={key: (1.0 if key in keys else 0.0) for key in current.weights}
+    )
+    customer = make_customer()
+    # 28 active days, as many events in each fortnight, five types, three users, the last an hour ago.
+    add_events(
+        customer,
+        [NOW - timedelta(days=day, hours=1) for day in range(28)],
+        types=[f"type{n}" for n in range(5)],
+        users=["u1", "u2", "u3"],
+    )
+    rescore_customers(workspace_id=workspace.id, customer_ids=[customer.id])
+    health = CustomerHealth.objects.get(customer_id=customer.id)
+    assert [item["score"] for item in stored_signals(health)] == [100.0] * 6
+    assert [item["contribution"] for item in stored_signals(health)] == [16.67] * 6
+    assert health.score == 100.0
+
+
 def test_no_signals_means_null_score_and_unknown_status(make_customer):
     customer = make_customer()
     rescore_customers(workspace_id=customer.workspace_id, customer_ids=[customer.id])
