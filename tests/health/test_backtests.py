@@ -142,6 +142,48 @@ def test_backtest_without_churn_fails_clearly(client, make_customer, django_capt
     assert done["auc"] is None
 
 
+def test_a_backtest_over_customers_at_full_marks_succeeds(
+    client, make_customer, django_capture_on_commit_callbacks
+):
+    """Six equally weighted billing and support signals at 100 round to 6 x 16.67 = 100.02; the
+    score reads 100, so the calibration's top band takes them and the job succeeds."""
+    from health.models import ExternalSignal
+
+    keys = [
+        "billing.mrr",
+        "billing.overdue_amount",
+        "billing.failed_payments_90d",
+        "billing.subscription_status",
+        "support.open_cases",
+        "support.high_priority_open_cases",
+    ]
+    for index in range(10):
+        customer = make_customer(f"F{index}")
+        full = index < 6
+        for key in keys:
+            ExternalSignal.objects.create(
+                workspace_id=customer.workspace_id,
+                customer=customer,
+                source="test",
+                key=key,
+                category=key.split(".")[0],
+                label=key,
+                value=1.0,
+                score=100.0 if full else 20.0,
+                computed_at=end_of_day(D1) - timedelta(days=2),
+            )
+        if not full or index == 0:
+            _outcome(customer, "churned", end_of_day(D1) + timedelta(days=10))
+    draft = {"weights": {key: 0 for key in client.get("/v1/health/model").json()["weights"]}}
+    draft["weights"].update(dict.fromkeys(keys, 1))
+    body = {"observation_dates": [D1.isoformat()], "horizon_days": 30, "model": draft}
+    job = _run(client, django_capture_on_commit_callbacks, "/v1/health/backtests", body)
+    done = _poll(client, "/v1/health/backtests", job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    top = done["calibration"][-1]
+    assert (top["max"], top["customers"], top["churned"]) == (100, 6, 1)
+
+
 def test_a_second_backtest_while_one_is_queued_is_409(client, history):
     first = client.post("/v1/health/backtests", DATES, format="json")  # its task is never sent here
     assert first.status_code == 202
