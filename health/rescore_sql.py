@@ -79,6 +79,21 @@ def _jfloat(expr: str) -> str:
     )
 
 
+def _newest_event_before_as_of(customer: str) -> str:
+    """A customer's newest event before as_of: one probe of the (customer, -timestamp) index."""
+    return (
+        f"(SELECT e2.timestamp FROM events_event e2 WHERE e2.customer_id = {customer} "  # noqa: S608 (a column name of ours)
+        "AND e2.timestamp < %(as_of)s ORDER BY e2.timestamp DESC LIMIT 1)"
+    )
+
+
+# The workspace's customers with an external signal computed at or before as_of.
+_WITH_EXTERNAL_SIGNAL = (
+    "(SELECT x.customer_id FROM health_externalsignal x "
+    "WHERE x.workspace_id = %(ws)s AND x.computed_at <= %(as_of)s)"
+)
+
+
 # --- The event signals' SQL, generated from the model version's metric specs ---------------------
 #
 # Only constants and SQL snippets chosen here are interpolated; every value that comes from a
@@ -440,9 +455,7 @@ base AS (
     SELECT s.customer_id, {{base_columns}},
            -- The window's newest event is the newest ever; only the silent ones need a probe
            -- of the (customer, -timestamp) index (COALESCE evaluates it only when needed).
-           coalesce(a.last_at, (SELECT e2.timestamp FROM events_event e2
-                                WHERE e2.customer_id = s.customer_id AND e2.timestamp < %(as_of)s
-                                ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
+           coalesce(a.last_at, {_newest_event_before_as_of("s.customer_id")}) AS last_at
     FROM scope s LEFT JOIN "{{aggregates}}" a ON a.customer_id = s.customer_id OFFSET 0
 ),
 -- OFFSET 0 keeps each level a subquery whose columns are computed once per row: flattened, the
@@ -469,8 +482,7 @@ ev AS (
 -- Each customer's event signals (value and score; absent: null), rounded once for both paths.
 curves AS MATERIALIZED (
     SELECT t.customer_id,
-           t.customer_id IN (SELECT x.customer_id FROM health_externalsignal x
-                              WHERE x.workspace_id = %(ws)s AND x.computed_at <= %(as_of)s) AS has_external,
+           t.customer_id IN {_WITH_EXTERNAL_SIGNAL} AS has_external,
            {{score_columns}}
     FROM ev t
 ),
@@ -614,17 +626,14 @@ _VALUES_SQL = f"""
 CREATE TEMP TABLE "{VALUES}" ON COMMIT DROP AS
 WITH base AS (
     SELECT c.id AS customer_id, c.created_at <= %(as_of)s AS created{{base_columns}},
-           coalesce(a.last_at, (SELECT e2.timestamp FROM events_event e2
-                                WHERE e2.customer_id = c.id AND e2.timestamp < %(as_of)s
-                                ORDER BY e2.timestamp DESC LIMIT 1)) AS last_at
+           coalesce(a.last_at, {_newest_event_before_as_of("c.id")}) AS last_at
     FROM customers_customer c LEFT JOIN "{{aggregates}}" a ON a.customer_id = c.id
     WHERE c.workspace_id = %(ws)s AND c.deleted_at IS NULL OFFSET 0
 ),
 raw AS (
     SELECT t.*, {{raw_columns}} FROM base t
     WHERE t.last_at IS NOT NULL OR t.created
-          OR t.customer_id IN (SELECT x.customer_id FROM health_externalsignal x
-                               WHERE x.workspace_id = %(ws)s AND x.computed_at <= %(as_of)s)
+          OR t.customer_id IN {_WITH_EXTERNAL_SIGNAL}
     OFFSET 0
 )
 SELECT t.customer_id, {{shown_columns}} FROM raw t
