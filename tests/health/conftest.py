@@ -16,6 +16,17 @@ from webhooks.catalog import EVENT_TYPES
 from webhooks.models import WebhookEndpoint, WebhookMessage
 from webhooks.services import webhook_endpoint_create
 
+# Six catalog signals which, equally weighted and all at 100, overshoot: each contribution rounds
+# to 16.67 and the six add up to 100.02 (the score must still read 100).
+SIX_EQUAL_SIGNALS = (
+    "billing.mrr",
+    "billing.overdue_amount",
+    "billing.failed_payments_90d",
+    "billing.subscription_status",
+    "support.open_cases",
+    "support.high_priority_open_cases",
+)
+
 
 @pytest.fixture
 def make_customer(workspace):

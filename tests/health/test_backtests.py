@@ -12,7 +12,7 @@ from customers.models import Outcome
 from health import backtests
 from health.models import Backtest, CustomerHealth, HealthModel, HealthSnapshot, Metric, ModelFit
 from health.services import end_of_day
-from tests.health.conftest import add_events
+from tests.health.conftest import SIX_EQUAL_SIGNALS, add_events
 
 TODAY = timezone.now().date()
 D1 = TODAY - timedelta(days=60)
@@ -149,14 +149,7 @@ def test_a_backtest_over_customers_at_full_marks_succeeds(
     score reads 100, so the calibration's top band takes them and the job succeeds."""
     from health.models import ExternalSignal
 
-    keys = [
-        "billing.mrr",
-        "billing.overdue_amount",
-        "billing.failed_payments_90d",
-        "billing.subscription_status",
-        "support.open_cases",
-        "support.high_priority_open_cases",
-    ]
+    keys = SIX_EQUAL_SIGNALS
     for index in range(10):
         customer = make_customer(f"F{index}")
         full = index < 6

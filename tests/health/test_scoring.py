@@ -18,7 +18,7 @@ from health.services import (
     rescore_customers,
 )
 from health.signals import default_weights
-from tests.health.conftest import add_events
+from tests.health.conftest import SIX_EQUAL_SIGNALS, add_events
 
 NOW = timezone.now()
 
@@ -67,20 +67,10 @@ def test_contributions_add_up_to_the_score(make_customer):
     assert health.score == pytest.approx(exact, abs=0.02)
 
 
-SIX_AT_FULL_MARKS = {
-    key: 1.0
-    for key in (
-        "billing.mrr",
-        "billing.overdue_amount",
-        "billing.failed_payments_90d",
-        "billing.subscription_status",
-        "support.open_cases",
-        "support.high_priority_open_cases",
-    )
-}
+SIX_AT_FULL_MARKS = dict.fromkeys(SIX_EQUAL_SIGNALS, 1.0)
 
 
-def test_full_marks_score_100_not_the_rounded_contributions_overshoot(make_customer):
+def test_full_marks_score_100_not_the_rounded_contributions_overshoot(make_customer, client):
     """Six equal weights at full marks: each contribution rounds to 16.67, and the six add up to
     100.02. The score is documented 0-100 (the list's health_score_max=100 would miss it, and a
     backtest's calibration refused it), so it reads 100."""
