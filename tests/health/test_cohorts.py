@@ -181,7 +181,9 @@ def test_a_derived_metric_over_distinct_types_counts_the_types(client, make_cust
     ]
 
 
-def test_a_customer_that_existed_without_events_counts_with_zero(client, history, make_customer):
+def test_a_customer_that_existed_without_events_counts_with_zero(
+    client, other_client, history, make_customer, other_workspace
+):
     """The issue's rule: a customer counts at a past date if it was created by then, or has an
     event or signal at or before it. One created before as_of with no event yet had 0 exports
     (the customers most likely to churn); one created after it, with nothing before it, did not
@@ -204,6 +206,10 @@ def test_a_customer_that_existed_without_events_counts_with_zero(client, history
         computed_at=END - timedelta(days=1),
     )
     make_customer("Newcomer")  # created today, nothing before as_of: not observed
+    gone = make_customer("Deleted since")  # existed at as_of, soft-deleted now: not observed
+    Customer.objects.filter(pk=gone.pk).update(created_at=END - timedelta(days=3), deleted_at=timezone.now())
+    elsewhere = make_customer("Another workspace's", ws=other_workspace)
+    Customer.objects.filter(pk=elsewhere.pk).update(created_at=END - timedelta(days=3))
     body = client.get(
         "/v1/health/metrics/custom.exports/cohorts",
         {"as_of": AS_OF.isoformat(), "horizon_days": 30, "groups": 3},
@@ -219,3 +225,8 @@ def test_a_customer_that_existed_without_events_counts_with_zero(client, history
     assert recency["observations"] == 9  # no event yet: no recency
     score = client.get("/v1/health/metrics/score/cohorts", {"as_of": AS_OF.isoformat(), "groups": 3}).json()
     assert score["observations"] == 10  # Billed only has a score from its signal; Quiet has none
+    theirs = other_client.get(
+        "/v1/health/metrics/usage.active_days_30d/cohorts", {"as_of": AS_OF.isoformat(), "groups": 3}
+    ).json()
+    assert theirs["observations"] == 1  # their own customer only, with 0 active days
+    assert theirs["groups"][0]["max"] == 0.0

@@ -80,6 +80,8 @@ def test_full_marks_score_100_not_the_rounded_contributions_overshoot(make_custo
     customer = Customer.objects.get(pk=health.customer_id)
     assert customer.health_score == 100.0
     assert Customer.objects.filter(pk=customer.pk, health_score__lte=100).exists()
+    listed = client.get("/v1/customers", {"health_score_max": 100}).json()["data"]
+    assert [row["id"] for row in listed] == [customer.pk]
 
 
 def test_full_marks_on_event_signals_alone_score_100_too(make_customer, workspace):
